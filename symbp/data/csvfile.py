@@ -1,0 +1,183 @@
+"""Reading CSV files with Python's csv module, with errors that name file, line and column."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def _read_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
+    """Non-blank records with their line numbers (1-based, the record's last line)."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file; expected a CSV file (data.path, relative paths "
+                        f"resolve against the spec's folder)")
+    if path.is_dir():
+        raise DataError(f"{path}: this is a folder; expected a CSV file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV text file") \
+            from None
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror})") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty; expected a header line and rows of "
+                        f"{delimiter!r}-separated numbers")
+    return rows
+
+
+def _column_label(j: int, header: list[str] | None) -> str:
+    return f"column {j + 1} ({header[j]!r})" if header else f"column {j + 1}"
+
+
+def _parse_matrix(path: Path, rows, cols: list[int], header) -> np.ndarray:
+    """The given columns of the records as float64, with a precise error for a bad cell."""
+    try:
+        M = np.array([[row[j] for j in cols] for _, row in rows], dtype=np.float64)
+    except ValueError:
+        M = None
+    if M is not None and np.all(np.isfinite(M)):
+        return M.reshape(len(rows), len(cols))
+    M = np.empty((len(rows), len(cols)))
+    for i, (line, row) in enumerate(rows):
+        for k, j in enumerate(cols):
+            cell = row[j].strip()
+            try:
+                v = M[i, k] = float(cell)
+            except ValueError:
+                got = "an empty cell" if not cell else repr(row[j])
+                raise DataError(f"{path}, line {line}, {_column_label(j, header)}: expected a "
+                                f"number, got {got}") from None
+            if not math.isfinite(v):
+                raise DataError(f"{path}, line {line}, {_column_label(j, header)}: the value "
+                                f"{row[j]!r} is not a finite number; fill in or remove missing "
+                                f"and infinite values")
+    return M
+
+
+def _check_ragged(path: Path, rows, width: int, first: str) -> None:
+    for line, row in rows:
+        if len(row) != width:
+            raise DataError(f"{path}, line {line}: this row has {len(row)} field(s), expected "
+                            f"{width} ({first}); check the delimiter and quoting")
+
+
+def _column_index(path: Path, t: str | int, header: list[str] | None, width: int, line: int) -> int:
+    if isinstance(t, str):
+        names = [h.strip() for h in header]
+        if t not in names:
+            raise DataError(f"{path}, line {line}: no column named {t!r} (data.target); the header "
+                            f"has columns {', '.join(map(repr, names))}")
+        return names.index(t)
+    if not -width <= t < width:
+        raise DataError(f"{path}: target column index {t} (data.target) is out of range; the file "
+                        f"has {width} columns (indices 0 to {width - 1}, or -1 for the last)")
+    return t % width
+
+
+def _header_and_data(path: Path, delimiter: str, header: bool | None):
+    rows = _read_rows(path, delimiter)
+    head_line, first = rows[0]
+    if header is None:  # auto: a header unless every cell of the first row is a number
+        header = not all(_is_number(c) for c in first)
+    data = rows[1:] if header else rows
+    names = first if header else None
+    width = len(first)
+    _check_ragged(path, data, width, f"as in the header on line {head_line}" if header else
+                  f"as in the first row on line {head_line}")
+    if not data:
+        raise DataError(f"{path}: the file has a header on line {head_line} but no data rows")
+    return head_line, names, data, width
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def load_csv(path: str | Path, target: str | int | list = -1, *, header: bool = True,
+             delimiter: str = ",", labels: bool = False):
+    """Read a CSV file of features and target(s).
+
+    Args:
+        path: the CSV file.
+        target: the target column(s): a header name, a 0-based index (negative from the end),
+            or a list of them.
+        header: whether the first non-blank line names the columns.
+        delimiter: the field separator (one character).
+        labels: the target is class labels (kept as strings) rather than numbers.
+
+    Returns:
+        ``(X float64 (N, d), y, feature names)``; ``y`` is ``(N,)`` strings when ``labels``,
+        else float64 ``(N,)`` for one target column or ``(N, k)`` for several.
+
+    Raises:
+        DataError: missing or empty file, missing target column, ragged rows, a non-numeric,
+            NaN or infinite feature (or regression target) cell; the message names the file,
+            line and column.
+    """
+    path = Path(path)
+    head_line, names, data, width = _header_and_data(path, delimiter, header)
+    targets = target if isinstance(target, list) else [target]
+    t_idx = [_column_index(path, t, names, width, head_line) for t in targets]
+    feat = [j for j in range(width) if j not in t_idx]
+    if not feat:
+        raise DataError(f"{path}: no feature columns are left after taking the target column(s)")
+    X = _parse_matrix(path, data, feat, names)
+    fnames = [names[j].strip() for j in feat] if names else [f"x{j + 1}" for j in range(len(feat))]
+    if labels:
+        if len(t_idx) != 1:
+            raise DataError(f"{path}: a classification target is one column, got {len(t_idx)} "
+                            f"(data.target)")
+        y = np.array([row[t_idx[0]].strip() for _, row in data])
+        blank = np.flatnonzero(y == "")
+        if len(blank):
+            raise DataError(f"{path}, line {data[blank[0]][0]}, "
+                            f"{_column_label(t_idx[0], names)}: empty class label")
+        return X, y, fnames
+    y = _parse_matrix(path, data, t_idx, names)
+    return X, (y[:, 0] if len(t_idx) == 1 else y), fnames
+
+
+def load_csv_features(path: str | Path, n_inputs: int, *, header: bool | None = None,
+                      delimiter: str = ",", ignore: str | int | None = None) -> np.ndarray:
+    """Read inputs for prediction: a CSV of ``n_inputs`` numeric columns.
+
+    Args:
+        path: the CSV file.
+        n_inputs: the model's input width.
+        header: whether the first line names the columns; None detects it (a header unless
+            every cell of the first line is a number).
+        delimiter: the field separator.
+        ignore: a column to drop if present (e.g. the training target's name or index).
+
+    Returns:
+        ``X`` float64 ``(N, n_inputs)``, not standardised.
+
+    Raises:
+        DataError: as :func:`load_csv`, or the column count is not ``n_inputs``.
+    """
+    path = Path(path)
+    head_line, names, data, width = _header_and_data(path, delimiter, header)
+    drop = set()
+    if isinstance(ignore, str) and names and ignore in [h.strip() for h in names]:
+        drop.add([h.strip() for h in names].index(ignore))
+    elif isinstance(ignore, int) and not isinstance(ignore, bool) and width > n_inputs:
+        drop.add(_column_index(path, ignore, names, width, head_line))
+    cols = [j for j in range(width) if j not in drop]
+    if len(cols) != n_inputs:
+        raise DataError(f"{path}, line {head_line}: the file has {len(cols)} feature column(s) "
+                        f"but the model has {n_inputs} input(s); they must be equal")
+    return _parse_matrix(path, data, cols, names)
