@@ -137,8 +137,9 @@ def load_data(table: dict, base_dir: str | Path, n_inputs: int, n_outputs: int, 
     else:
         std = Standardizer.identity(X.shape[1])
     Xs = std.transform(X)
+    origin = where if src in ("csv", "npz") else src
     return Dataset(Xs[tr], Y[tr], Xs[va], Y[va], Xs[te], Y[te], classes, task, tuple(names), std,
-                   bool(one_hot), where, split, seed)
+                   bool(one_hot), origin, split, seed)
 
 
 def split_indices(n: int, split: Sequence[float], seed: int,
@@ -149,7 +150,7 @@ def split_indices(n: int, split: Sequence[float], seed: int,
     > 0), the rest for training. With no validation or test part the order is kept; otherwise
     the order is a permutation from ``numpy.random.default_rng(seed)``.
     """
-    f_tr, f_va, f_te = split
+    _, f_va, f_te = split
     n_va = max(round(n * f_va), 1) if f_va > 0 else 0
     n_te = max(round(n * f_te), 1) if f_te > 0 else 0
     if n - n_va - n_te < 1:
@@ -161,7 +162,10 @@ def split_indices(n: int, split: Sequence[float], seed: int,
 
 
 def _read_source(table: dict, base_dir: Path, task: str):
-    """-> (X float64 (N, d), y labels or targets (N,) or (N, k), feature names, origin)."""
+    """-> (X float64 (N, d), y labels or targets (N,) or (N, k), feature names, where).
+
+    ``where`` names the data in messages: the file, or the key of the table.
+    """
     src = table["source"]
     if src in SKLEARN_SETS:
         X, y, names = _sklearn(src)
