@@ -23,6 +23,7 @@ from .graph import N, Dense, Elementwise, Graph, Link, LossOp, Tensor, build_gra
 from .matrix import Apply, Elem, IndexForm, M, MatMul, MNode, SumRows, T
 from .rules.activations import A, X
 from .rules.losses import YHAT, Y, Z
+from .rules.optimizers import Optimizer, make_optimizer
 
 n, i, j, k = sp.symbols("n i j k", integer=True)
 ETA = sp.Symbol("eta", positive=True)
@@ -92,6 +93,7 @@ class Derivation:
     assumptions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     output_error: sp.Expr | None = None
+    optimizer: Optimizer = field(default_factory=lambda: make_optimizer("sgd"))
 
     # -- queries -----------------------------------------------------------------------------
     def stage(self, name: str) -> list[Equation]:
@@ -143,6 +145,12 @@ class Derivation:
 
         return render_mermaid(self)
 
+    def compile(self, target: str = "cpu", dtype: str = "float64"):
+        """Compile the derivation with Numba (see :func:`symbp.runtime.compile_derivation`)."""
+        from .runtime import compile_derivation
+
+        return compile_derivation(self, target=target, dtype=dtype)
+
     def _repr_latex_(self) -> str:
         from .printing.document import render_latex_body
 
@@ -154,30 +162,53 @@ class Derivation:
 
 # --- the sweep --------------------------------------------------------------------------------
 
-def derive(spec) -> Derivation:
+def derive(spec, optimizer: str | None = None) -> Derivation:
     """Derive every gradient of ``spec`` symbolically.
 
     Args:
         spec: a :class:`~symbp.spec.Spec` (see :func:`symbp.load_spec`).
+        optimizer: ``sgd``, ``momentum`` or ``adam`` for the update equations; default: the
+            spec's ``[train] optimizer``, else ``sgd``.
 
     Returns:
         The :class:`Derivation`.
     """
+    DERIVE_CALLS[0] += 1
     g = build_graph(spec)
-    d = Derivation(spec, g)
+    if optimizer is None:
+        optimizer = (spec.section("train") or {}).get("optimizer", "sgd")
+    d = Derivation(spec, g, optimizer=make_optimizer(optimizer))
     for op in g.ops:
         d.equations.extend(FORWARD_RULES[type(op)](op, d))
     pending: dict[str, Adjoint] = {}
     for op in reversed(g.ops):
         d.equations.extend(VJP_RULES[type(op)](op, pending, d))
     for p in g.params:
-        idx = (i, j) if len(p.dims) == 2 else (j,)
-        d.equations.append(Equation(
-            "update", p.name, idx, _add(p[idx], _mul(-1, ETA, sp.IndexedBase("d" + p.name)[idx])),
-            Elem(_add(sp.Symbol(p.name), _mul(-1, ETA, sp.Symbol("d" + p.name)))),
-            "gradient descent: step against the gradient with learning rate η", p.layer))
+        d.equations.extend(_update_equations(d.optimizer, p))
     d.warnings.extend(_ill_posed(spec))
     return d
+
+
+#: How many times :func:`derive` ran in this process (the cache tests assert a warm start is 0).
+DERIVE_CALLS = [0]
+
+
+def _update_equations(opt: Optimizer, p: Tensor) -> list[Equation]:
+    """The optimizer's per-element updates for parameter ``p``, in index and matrix form."""
+    idx = (i, j) if len(p.dims) == 2 else (j,)
+    names = {"p": p.name, "g": "d" + p.name, **{st: f"{st}_{p.name}" for st in opt.state}}
+    index_subs = {opt.symbol(k): sp.IndexedBase(v)[idx] for k, v in names.items()}
+    matrix_subs = {opt.symbol(k): sp.Symbol(v) for k, v in names.items()}
+    hyper = {opt.symbol(h): sp.Symbol(h) for h in opt.hyper}
+    eqs = []
+    for target, expr in opt.updates:
+        with sp.evaluate(False):
+            rhs = expr.xreplace({**index_subs, **hyper})
+            mat = expr.xreplace({**matrix_subs, **hyper})
+        why = f"{opt.text}: " + ("step against the gradient" if target == "p" else
+                                 f"update the {target} state")
+        eqs.append(Equation("update", names[target], idx, rhs, Elem(mat), why, p.layer))
+    return eqs
 
 
 # forward rules -----------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def evaluate(d: Derivation, params: dict, X, Y, *, eta=None, exact: bool = False
     out = {}
     for eq in d.equations:
         if eq.stage == "update":
-            if eta is None:
+            if eta is None or d.optimizer.name != "sgd":
                 continue
             out[eq.target + "_new"] = ev.value(eq.rhs, eq.indices)
             continue

@@ -67,6 +67,8 @@ class T(MNode):
 
     def render(self, style: str) -> str:
         inner = _wrap(self.arg, style)
+        if style == "latex" and "^" in inner and not inner.startswith(r"\left("):
+            inner = "{" + inner + "}"
         return {"latex": inner + r"^{\top}", "text": inner + "ᵀ", "plain": inner + ".T"}[style]
 
     @property

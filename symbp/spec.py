@@ -219,7 +219,7 @@ def _load_section_validators() -> None:
     """Import the modules that own the optional tables, so they can register validators."""
     import importlib
 
-    for module in ("symbp.train", "symbp.verify", "symbp.example"):
+    for module in ("symbp.data", "symbp.train", "symbp.verify", "symbp.example"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # a module not built yet registers nothing

@@ -13,6 +13,8 @@ _GREEK_TEXT = {"delta": "δ", "eta": "η", "lambda": "λ", "sigma": "σ", "beta"
                "epsilon": "ε", "alpha": "α", "gamma": "γ"}
 _LAYERED = re.compile(r"^(delta|dW|db|z|a|W|b|v|m|s)(\d+)(_[a-z]+)?$")
 
+_STATE = re.compile(r"^(v|m|s)_(W|b)(\d+)$")
+
 _FIXED_TEXT = {"yhat": "ŷ", "eta": "η", "lambda": "λ", "N": "N", "L": "L", "x": "x", "y": "y",
                "beta1": "β₁", "beta2": "β₂", "epsilon": "ε", "mu": "μ"}
 _FIXED_LATEX = {"yhat": r"\hat{y}", "eta": r"\eta", "lambda": r"\lambda", "N": "N", "L": "L",
@@ -22,6 +24,8 @@ _FIXED_LATEX = {"yhat": r"\hat{y}", "eta": r"\eta", "lambda": r"\lambda", "N": "
 
 def name_text(name: str) -> str:
     """Unicode name for terminal output."""
+    if _STATE.match(name):
+        return name
     if name in _FIXED_TEXT:
         return _FIXED_TEXT[name]
     m = _LAYERED.match(name)
@@ -35,6 +39,9 @@ def name_text(name: str) -> str:
 
 def name_latex(name: str) -> str:
     """LaTeX name for documents."""
+    m = _STATE.match(name)
+    if m:
+        return f"{{{m.group(1)}_{{{m.group(2)}^{{({m.group(3)})}}}}}}"
     if name in _FIXED_LATEX:
         return _FIXED_LATEX[name]
     m = _LAYERED.match(name)

@@ -63,18 +63,14 @@ class _Common:
 class TextPrinter(_Common, StrPrinter):
     """Unicode terminal style."""
 
+    style = "text"
     minus = " − "
     mul = "·"
 
     def _print_Symbol(self, expr):
         if expr in self.parts:
-            return self._print_part(expr)
+            return self.parts[expr].render(self.style)
         return name_text(expr.name)
-
-    def _print_part(self, sym):
-        node = self.parts[sym]
-        s = node.render("text")
-        return s if node.atomic else f"({s})"
 
     def _print_Indexed(self, expr):
         idx = ",".join(self._print(i) for i in expr.indices)
@@ -106,10 +102,10 @@ class TextPrinter(_Common, StrPrinter):
                 num.insert(0, p)
             if q != 1:
                 den.insert(0, q)
-        scal = [f for f in num if _is_scalar(f)] if self.hadamard else []
+        scal = [f for f in num if _is_scalar(f)]
         num = [f for f in num if not any(f is s_ for s_ in scal)]
         sep = self.hadamard or self.mul
-        head = "".join(self._factor(f) + " " for f in scal) if self.hadamard else ""
+        head = "".join(self._factor(f) + (" " if self.hadamard else self.mul) for f in scal)
         num_s = sep.join(self._factor(f) for f in num) if num else "1"
         if not den:
             return head + num_s
@@ -123,6 +119,8 @@ class TextPrinter(_Common, StrPrinter):
 
     def _factor(self, f) -> str:
         s = self._print(f)
+        if f in self.parts and not self.parts[f].atomic:
+            return f"({s})"
         return f"({s})" if isinstance(f, (sp.Add, sp.Piecewise)) else s
 
     def _print_Pow(self, expr, rational=False):
@@ -161,14 +159,13 @@ class TextPrinter(_Common, StrPrinter):
 class PlainPrinter(TextPrinter):
     """ASCII style for code comments: ``*`` products, ``^`` powers, ``-`` minus."""
 
+    style = "plain"
     minus = " - "
     mul = "*"
 
     def _print_Symbol(self, expr):
         if expr in self.parts:
-            node = self.parts[expr]
-            s = node.render("plain")
-            return s if node.atomic else f"({s})"
+            return self.parts[expr].render("plain")
         return expr.name
 
     def _print_Indexed(self, expr):
@@ -205,9 +202,7 @@ class LatexPrinter(_Common, _SympyLatex):
 
     def _print_Symbol(self, expr, style="plain"):
         if expr in self.parts:
-            node = self.parts[expr]
-            s = node.render("latex")
-            return s if node.atomic else rf"\left({s}\right)"
+            return self.parts[expr].render("latex")
         return name_latex(expr.name)
 
     def _print_Indexed(self, expr):
@@ -231,17 +226,27 @@ class LatexPrinter(_Common, _SympyLatex):
         return rf"\left({s}\right)"
 
     def _print_Mul(self, expr):
-        if self.hadamard is None:
+        if self.hadamard is None or not isinstance(expr, sp.Mul):
             return super()._print_Mul(expr)
-        c, factors = expr.as_coeff_mul()
-        if c < 0:
-            return "-" + self._print_Mul(-expr)
-        head = "" if c == 1 else self._print(c) + " "
-        head += "".join(self._print(f) + " " for f in factors if _is_scalar(f))
+        scalars = [f for f in expr.args if _is_scalar(f)]
+        mats = [f for f in expr.args if not _is_scalar(f)]
+        if not mats:
+            return super()._print_Mul(expr)
+        coeff = sp.Mul(*scalars)
+        head = ""
+        if coeff == -1:
+            head = "-"
+        elif coeff != 1:
+            saved, self.hadamard = self.hadamard, None
+            try:
+                head = self._print(coeff) + " "
+            finally:
+                self.hadamard = saved
         parts = []
-        for f in (f for f in factors if not _is_scalar(f)):
+        for f in mats:
             s = self._print(f)
-            parts.append(rf"\left({s}\right)" if isinstance(f, sp.Add) else s)
+            wrap = isinstance(f, sp.Add) or (f in self.parts and not self.parts[f].atomic)
+            parts.append(rf"\left({s}\right)" if wrap else s)
         return head + r" \odot ".join(parts)
 
     def _print_Heaviside(self, expr, exp=None):

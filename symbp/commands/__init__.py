@@ -1,0 +1,1 @@
+"""Subcommands of the ``symbp`` command, one module each (see :mod:`symbp.cli`)."""
