@@ -1,0 +1,116 @@
+"""Finding the formulas of a Markdown document.
+
+Contract: :func:`extract_formulas` returns every math span of a Markdown text, in order, with
+the 1-based line where its content starts: display math ``$$...$$`` (may span lines) and
+``\\[...\\]``, inline math ``$...$`` and ``\\(...\\)``. Escaped dollars (``\\$``), fenced code
+blocks (```` ``` ```` / ``~~~``) and inline code spans are skipped. Nothing is parsed here;
+feed ``Formula.text`` to :func:`symbp.claims.parse_claim`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from .ast import Formula
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+
+
+def _mask_code(text: str) -> str:
+    """Replace fenced code blocks and inline code spans by spaces, keeping line breaks."""
+    out, fence = [], None
+    for line in text.splitlines(keepends=True):
+        m = _FENCE.match(line)
+        if fence is None and m:
+            fence = m.group(1)
+            out.append(_blank(line))
+        elif fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and (
+                    line.strip() == m.group(1)):
+                fence = None
+            out.append(_blank(line))
+        else:
+            out.append(line)
+    masked = "".join(out)
+    return _CODE_SPAN.sub(lambda m: _blank(m.group(0)), masked)
+
+
+def _blank(s: str) -> str:
+    return "".join(c if c == "\n" else " " for c in s)
+
+
+def _escaped(text: str, i: int) -> bool:
+    n = 0
+    while i - 1 - n >= 0 and text[i - 1 - n] == "\\":
+        n += 1
+    return n % 2 == 1
+
+
+def _find(text: str, closer: str, start: int, stop: int) -> int:
+    j = text.find(closer, start, stop)
+    while j != -1 and _escaped(text, j) and closer[0] != "\\":
+        j = text.find(closer, j + 1, stop)
+    return j
+
+
+def extract_formulas(markdown_text: str) -> list[Formula]:
+    """List the formulas of a Markdown text.
+
+    Args:
+        markdown_text: the document.
+
+    Returns:
+        ``Formula(line, text, display)`` for each math span, in document order; ``line`` is
+        the 1-based line of the first non-blank character of the content, ``text`` the
+        stripped content.
+
+    Raises:
+        Nothing: unclosed delimiters are left as prose.
+    """
+    text = _mask_code(markdown_text)
+    starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+    formulas: list[Formula] = []
+    i, n = 0, len(text)
+
+    def add(lo: int, hi: int, display: bool) -> None:
+        raw = markdown_text[lo:hi]
+        content = raw.strip()
+        if not content:
+            return
+        first = lo + (len(raw) - len(raw.lstrip()))
+        formulas.append(Formula(bisect.bisect_right(starts, first), content, display))
+
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] in "[(" and not _escaped(text, i):
+            closer = "\\]" if text[i + 1] == "[" else "\\)"
+            j = text.find(closer, i + 2)
+            if j == -1:
+                i += 2
+                continue
+            add(i + 2, j, text[i + 1] == "[")
+            i = j + 2
+        elif ch == "$" and not _escaped(text, i):
+            if text.startswith("$$", i):
+                j = _find(text, "$$", i + 2, n)
+                if j == -1:
+                    i += 2
+                    continue
+                add(i + 2, j, True)
+                i = j + 2
+                continue
+            eol = text.find("\n", i)
+            eol = n if eol == -1 else eol
+            j = _find(text, "$", i + 1, eol)
+            nxt = text[i + 1] if i + 1 < n else " "
+            if j == -1 or nxt.isspace() or text[j - 1].isspace() or (
+                    j + 1 < n and text[j + 1].isdigit()):
+                i += 1
+                continue
+            add(i + 1, j, False)
+            i = j + 1
+        else:
+            i += 1
+    return formulas
