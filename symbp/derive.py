@@ -23,10 +23,9 @@ from .graph import N, Dense, Elementwise, Graph, Link, LossOp, Tensor, build_gra
 from .matrix import Apply, Elem, IndexForm, M, MatMul, MNode, SumRows, T
 from .rules.activations import A, X
 from .rules.losses import YHAT, Y, Z
-from .rules.optimizers import Optimizer, make_optimizer
+from .rules.optimizers import ETA, Optimizer, make_optimizer
 
 n, i, j, k = sp.symbols("n i j k", integer=True)
-ETA = sp.Symbol("eta", positive=True)
 LAMBDA = sp.Symbol("lambda", nonnegative=True)
 
 #: Stages of a derivation, in print order.
@@ -199,12 +198,11 @@ def _update_equations(opt: Optimizer, p: Tensor) -> list[Equation]:
     names = {"p": p.name, "g": "d" + p.name, **{st: f"{st}_{p.name}" for st in opt.state}}
     index_subs = {opt.symbol(k): sp.IndexedBase(v)[idx] for k, v in names.items()}
     matrix_subs = {opt.symbol(k): sp.Symbol(v) for k, v in names.items()}
-    hyper = {opt.symbol(h): sp.Symbol(h) for h in opt.hyper}
     eqs = []
     for target, expr in opt.updates:
         with sp.evaluate(False):
-            rhs = expr.xreplace({**index_subs, **hyper})
-            mat = expr.xreplace({**matrix_subs, **hyper})
+            rhs = expr.xreplace(index_subs)
+            mat = expr.xreplace(matrix_subs)
         why = f"{opt.text}: " + ("step against the gradient" if target == "p" else
                                  f"update the {target} state")
         eqs.append(Equation("update", names[target], idx, rhs, Elem(mat), why, p.layer))

@@ -173,7 +173,8 @@ class Evaluator:
         return _Val(out, axes)
 
 
-def evaluate(d: Derivation, params: dict, X, Y, *, eta=None, exact: bool = False) -> dict:
+def evaluate(d: Derivation, params: dict, X, Y, *, eta=None, exact: bool = False,
+             digits: int = 30) -> dict:
     """Compute every tensor of the derivation.
 
     Args:
@@ -182,7 +183,9 @@ def evaluate(d: Derivation, params: dict, X, Y, *, eta=None, exact: bool = False
         X: inputs, shape (N, d0).  Y: targets, shape (N, dL).
         eta: learning rate for the update equations (skipped when None).
         exact: compute with SymPy numbers (inputs converted with ``sympy.nsimplify`` of their
-            decimal text, so 0.1 is 1/10) instead of float64.
+            decimal text, so 0.1 is 1/10) instead of float64. Rational results stay exact;
+            irrational ones (after an exp or log) are rounded to ``digits`` significant digits
+            so that deep nets do not build exponentially large expressions.
 
     Returns:
         ``{name: value}`` for every tensor defined: ``z1``, ``a1``, ..., ``yhat``, ``L`` (a scalar),
@@ -198,17 +201,27 @@ def evaluate(d: Derivation, params: dict, X, Y, *, eta=None, exact: bool = False
         scalars[ETA] = sp.nsimplify(str(eta)) if exact else float(eta)
     acts = {layer.activation.name: layer.activation for layer in d.spec.model.layers}
     ev = Evaluator(env, scalars, exact, acts)
+    settle = _settler(digits) if exact else (lambda v: v)
     out = {}
     for eq in d.equations:
         if eq.stage == "update":
             if eta is None or d.optimizer.name != "sgd":
                 continue
-            out[eq.target + "_new"] = ev.value(eq.rhs, eq.indices)
+            out[eq.target + "_new"] = settle(ev.value(eq.rhs, eq.indices))
             continue
-        val = ev.value(eq.rhs, eq.indices)
+        val = settle(ev.value(eq.rhs, eq.indices))
         out[eq.target] = val
         env[eq.target] = val
     return out
+
+
+def _settler(digits: int):
+    def settle_one(v):
+        return v if isinstance(v, sp.Rational) else sp.Float(sp.N(v, digits), digits)
+
+    vec = np.vectorize(settle_one, otypes=[object])
+    return lambda arr: vec(arr) if isinstance(arr, np.ndarray) and arr.ndim else settle_one(
+        arr.item() if isinstance(arr, np.ndarray) else arr)
 
 
 def _exact_array(a) -> np.ndarray:

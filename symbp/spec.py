@@ -177,7 +177,10 @@ def _read(path_or_text) -> tuple[str, str, str]:
 
 
 def bundled_dir() -> Path:
-    return Path(__file__).parent / "bundled"
+    """Where the bundled specs are: the installed ``symbp.bundled``, or ``derivations/`` of a
+    source checkout (editable installs)."""
+    installed = Path(__file__).parent / "bundled"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "derivations"
 
 
 def bundled_spec_names() -> list[str]:
