@@ -112,9 +112,13 @@ class TextPrinter(_Common, StrPrinter):
         den_s = self.mul.join(self._factor(f) for f in den)
         if len(den) > 1:
             den_s = f"({den_s})"
-        if len(num) == 1 and (num[0].is_Add or isinstance(num[0], sp.Sum)) or self.hadamard:
-            return f"{head}(1/{den_s}){'' if self.hadamard else self.mul}{num_s}" if num_s != "1" \
-                else f"{head}1/{den_s}"
+        scalar_den = all(_is_scalar(f) for f in den)
+        if scalar_den and (self.hadamard or len(num) == 1 and (num[0].is_Add or isinstance(num[0], sp.Sum))):
+            if num_s == "1":
+                return f"{head}1/{den_s}"
+            return f"{head}(1/{den_s}){'' if self.hadamard else self.mul}{num_s}"
+        if len(num) > 1 and self.hadamard:
+            num_s = f"({num_s})"
         return f"{head}{num_s}/{den_s}"
 
     def _factor(self, f) -> str:
