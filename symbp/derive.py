@@ -258,7 +258,7 @@ def _forward_loss(op: LossOp, d: Derivation) -> list[Equation]:
                   sp.Integer(0))
         rhs = _add(rhs, _mul(LAMBDA / 2, reg))
         why += f", plus L2 weight decay λ/2 Σ‖W‖² with λ = {op.l2}"
-    return [Equation("loss", "L", (), rhs, _index_as_matrix(rhs), why)]
+    return [Equation("loss", "L", (), rhs, IndexForm(rhs), why)]  # reads the same in both forms
 
 
 # vector-Jacobian rules ----------------------------------------------------------------------
@@ -274,7 +274,7 @@ def _vjp_loss(op: LossOp, pending: dict[str, Adjoint], d: Derivation) -> list[Eq
         pending[op.pred.name] = Adjoint(
             lambda nn, kk: _mul(c, _add(op.pred[nn, kk], -op.y[nn, kk])),
             Elem(_mul(c, _add(sp.Symbol(op.pred.name), -sp.Symbol(op.y.name)))),
-            f"fused {rule.text}: ∂L/∂z = {_c_text(c)}(ŷ − y)"
+            f"fused {rule.text}: ∂L/∂z = {'' if c == 1 else '(1/N)'}(ŷ − y)"
             + (" (uses Σ_k y[n,k] = 1)" if rule.link == "softmax" else ""),
             origin="output_error", fused=True)
     else:
@@ -294,9 +294,7 @@ def _vjp_loss(op: LossOp, pending: dict[str, Adjoint], d: Derivation) -> list[Eq
 
 
 def _vjp_link(op: Link, pending: dict[str, Adjoint], d: Derivation) -> list[Equation]:
-    adj = pending.pop(op.yhat.name)
-    assert adj.fused, "a Link is only produced by a fused loss"
-    pending[op.z.name] = adj
+    pending[op.z.name] = pending.pop(op.yhat.name)  # the fused loss seeded dL/dz directly
     return []
 
 
@@ -350,7 +348,7 @@ def _vjp_dense(op: Dense, pending: dict[str, Adjoint], d: Derivation) -> list[Eq
             lambda nn, ii, delta=delta, W=op.W: sp.Sum(_mul(delta[nn, k], W[ii, k]),
                                                        (k, 1, op.W.dims[1])),
             MatMul(M(delta.name), T(M(op.W.name))),
-            f"back through layer {l + 0}: ∂z{l}[n,k]/∂{op.x.name}[n,j] = W{l}[j,k], so "
+            f"back through layer {l}: ∂z{l}[n,k]/∂{op.x.name}[n,j] = W{l}[j,k], so "
             f"∂L/∂{op.x.name} = δ{l} W{l}ᵀ")
     return eqs
 
@@ -400,15 +398,6 @@ def _plain(e: sp.Expr) -> str:
     from .printing.scalar import print_expr
 
     return print_expr(e.subs({X: sp.Symbol("x"), A: sp.Symbol("a")}), "text")
-
-
-def _c_text(c: sp.Expr) -> str:
-    return "" if c == 1 else "(1/N)"
-
-
-def _index_as_matrix(rhs: sp.Expr) -> MNode:
-    """Loss and other scalar equations print the same in both forms."""
-    return IndexForm(rhs)
 
 
 def _ill_posed(spec) -> list[str]:
