@@ -261,7 +261,10 @@ class Claim:
 
     @property
     def is_derivative_claim(self) -> bool:
-        """True when some side contains a derivative or a primed function/variable."""
+        """True when some side contains a derivative or a primed function/variable, or the
+        left side is a backprop error term delta (a derivative by definition)."""
+        if isinstance(self.lhs, Sym) and self.lhs.ref.base == "delta":
+            return True
         for side in self.sides:
             for n in walk(side):
                 if isinstance(n, Deriv) or (isinstance(n, Call) and n.primes):

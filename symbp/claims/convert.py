@@ -74,7 +74,9 @@ class Resolver:
         """Plain ``sum(x)``: the sum of all elements of ``x``."""
         if isinstance(body, sp.MatrixBase):
             return sum(body, sp.Integer(0))
-        return sp.Function("sum_all")(body)
+        if isinstance(body, sp.MatrixExpr):
+            return sp.Function("sum_all")(body)
+        return body  # a scalar is the sum of its only element
 
     def loss(self) -> sp.Basic:
         """The differentiated quantity of ``grad_W`` / ``\\nabla_W`` (no numerator written)."""
@@ -113,6 +115,7 @@ class _Converter:
         self.text = text
         self.resolver = resolver
         self.functions = functions
+        self.bound: list[str] = []  # summation indices in scope
 
     def fail(self, node: A.Node, problem: str, expected: str = "") -> ClaimParseError:
         return ClaimParseError(self.text, getattr(node, "pos", None), problem, expected)
@@ -133,6 +136,8 @@ class _Converter:
 
     def _sym(self, node: A.Sym) -> sp.Basic:
         ref = node.ref
+        if ref == SymbolRef(ref.base) and ref.base in self.bound:
+            return self.resolver.index(ref.base)
         if ref.base in CONSTANTS and ref == SymbolRef(ref.base):
             return CONSTANTS[ref.base]
         value = self.resolver.symbol(replace(ref, transpose=False))
@@ -230,9 +235,13 @@ class _Converter:
         return self.resolver.derivative(of, wrt, node.wrt)
 
     def _sum(self, node: A.Sum) -> sp.Basic:
-        body = self.conv(node.body)
         if node.index is None:
-            return self.resolver.sum_all(body)
+            return self.resolver.sum_all(self.conv(node.body))
+        self.bound.append(node.index)
+        try:
+            body = self.conv(node.body)
+        finally:
+            self.bound.pop()
         idx = self.resolver.index(node.index)
         lo, hi = self.resolver.sum_bounds(node.index)
         if node.lower is not None:

@@ -80,7 +80,8 @@ def _braced(text: str, pos: int, what: str) -> tuple[str, int]:
         if text[pos] == "{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise _fail(text, pos, f"braces nested more than {MAX_DEPTH} levels deep")
+                raise _fail(text, pos, f"braces nested more than {MAX_DEPTH} levels deep",
+                            "fewer nested braces")
         elif text[pos] == "}":
             depth -= 1
             if depth == 0:
@@ -122,7 +123,8 @@ def tokenize(text: str) -> list[Token]:
     def push(closer: str, at: int) -> None:
         stack.append((closer, at))
         if len(stack) > MAX_DEPTH:
-            raise _fail(text, at, f"brackets nested more than {MAX_DEPTH} levels deep")
+            raise _fail(text, at, f"brackets nested more than {MAX_DEPTH} levels deep",
+                        "fewer nested brackets")
 
     def pop(closer: str, at: int) -> None:
         if not stack:

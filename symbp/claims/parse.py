@@ -112,7 +112,8 @@ class _Parser:
     def enter(self, tok: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(tok, f"the formula is nested more than {MAX_DEPTH} levels deep")
+            raise self.error(tok, f"the formula is nested more than {MAX_DEPTH} levels deep",
+                             "a less deeply nested formula")
 
     def leave(self) -> None:
         self.depth -= 1
@@ -468,7 +469,7 @@ class _Parser:
             t = self.peek(k)
             if t.kind == "op" and t.text in ("_", "^"):
                 k = self._skip_item(k + 1)
-            elif t.kind == "op" and t.text == "[" and not t.space_before:
+            elif t.kind == "op" and t.text in ("[", "(") and not t.space_before:
                 k = self._skip_item(k)
             else:
                 break
@@ -486,7 +487,7 @@ class _Parser:
         t = self.peek(k)
         if t.kind in ("name", "num", "cmd"):
             return k + 1
-        if not (t.kind == "op" and t.text in ("{", "[")):
+        if not (t.kind == "op" and t.text in ("{", "[", "(")):
             return -1
         depth = 0
         for j in range(k, k + 32):
@@ -646,8 +647,10 @@ class _Parser:
             self.tokens[self.i] = Token("name", d.text[1:], d.pos + 1, False)
         wrt = self.wrt_symbol()
         self.expect_op("}")
-        if of is None:  # operator form: \frac{\partial}{\partial z} f(z)
-            of = self.postfix()
+        if of is None:  # operator form: \frac{\partial}{\partial z} f(z): the following product
+            self.enter(tok)
+            of = self.term()
+            self.leave()
         return A.Deriv(of, wrt, style, tok.pos)
 
     def sum_rest(self, tok: Token) -> A.Node:
