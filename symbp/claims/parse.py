@@ -27,7 +27,6 @@ Grammar (``^``/``_``/``'``/``.T`` bind tightest, then unary minus, then products
 
 from __future__ import annotations
 
-
 from typing import Optional
 
 from . import ast as A
