@@ -19,7 +19,7 @@ Contract (the conventions every symbp test shares):
 Numerical helpers: :func:`finite_difference_grad` (central differences over every entry),
 :func:`directional_fd` and :func:`max_rel_error`.
 
-The seed systems (``/work/shared/seeds``) have their own hand-written, corrected references at the
+The seed systems (``tests/data/seeds``) have their own hand-written, corrected references at the
 end of this module: ``seed000_*``, ``seed001_*``, ``seed002_*`` (the numeric worked example, with
 the correct numbers in :data:`SEED002_EXPECTED`) and ``seed003_*``.
 """

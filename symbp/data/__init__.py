@@ -49,7 +49,7 @@ Keys and defaults:
   column). With one output and no one-hot, a binary target is a 0/1 column (the first sorted
   class is 0).
 
-The seed sets (the data of /work/shared/seeds, see their README):
+The seed sets (the data of the seed articles, copied in tests/data/seeds, see their README):
 
 - ``seed000``: 100 samples, 2 features uniform in [0, 1), labels 0/1 with equal chance. The
   seed draws them with the legacy global state (``np.random.rand(100, 2)``,
