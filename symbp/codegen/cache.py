@@ -1,0 +1,147 @@
+"""The on-disk cache of generated modules and of Numba's compiled code.
+
+Contract: an entry is a folder ``<cache dir>/<key>/`` holding the generated module
+``<module name>.py``, Numba's cache files (``__pycache__/``, written by ``cache=True``) and a
+manifest ``manifest.json`` with the SHA-256 of every file. The key hashes everything that
+changes the code: the spec's content and name, the symbp version, the codegen format, the
+target, the dtype, the optimizer and the Numba version.
+
+:func:`lookup` verifies every file of the manifest; a missing, corrupted or truncated file
+removes the whole entry (it is regenerated, never loaded). :func:`seal` rewrites the manifest
+after Numba has added compiled code.
+
+The cache folder: ``$SYMBP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/symbp`` or
+``~/.cache/symbp`` on Linux, ``~/Library/Caches/symbp`` on macOS,
+``%LOCALAPPDATA%\\symbp\\Cache`` on Windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+#: Bump when the generated code changes shape, so old entries are not reused.
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+#: Counters for tests and benchmarks: hits, misses, rebuilt (corrupted entries removed).
+STATS = {"hits": 0, "misses": 0, "rebuilt": 0}
+
+
+def cache_dir() -> Path:
+    """The cache folder (see the module docstring); not created here."""
+    env = os.environ.get("SYMBP_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "symbp"
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "symbp" / "Cache"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "symbp"
+
+
+def cache_key(raw: dict, name: str, target: str, dtype: str, optimizer: str) -> str:
+    """SHA-256 over everything that changes the generated code."""
+    import numba
+
+    from .. import __version__
+
+    payload = json.dumps({"spec": raw, "name": name, "symbp": __version__, "format": FORMAT_VERSION,
+                          "codegen": codegen_fingerprint(), "target": target, "dtype": dtype,
+                          "optimizer": optimizer, "numba": numba.__version__},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+_FINGERPRINT: list[str] = []
+
+
+def codegen_fingerprint() -> str:
+    """SHA-256 of the code generator's own source and of the rules it prints: a development
+    checkout that changes them never reuses stale entries under the same version number."""
+    if not _FINGERPRINT:
+        here = Path(__file__).parent
+        h = hashlib.sha256()
+        for path in sorted(here.glob("*.py")) + sorted((here.parent / "rules").glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        _FINGERPRINT.append(h.hexdigest())
+    return _FINGERPRINT[0]
+
+
+def module_name(spec_name: str, key: str) -> str:
+    """A valid, unique module name: ``symbp_<spec name>_<key prefix>``."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in spec_name)[:40]
+    return f"symbp_{safe}_{key[:16]}"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _files(entry: Path) -> list[Path]:
+    return sorted(p for p in entry.rglob("*") if p.is_file() and p.name != MANIFEST
+                  and not p.name.endswith(".tmp"))
+
+
+def lookup(key: str) -> Path | None:
+    """The module file of a valid entry, or None (a corrupted entry is removed)."""
+    entry = cache_dir() / key
+    if not entry.is_dir():
+        STATS["misses"] += 1
+        return None
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        module = entry / manifest["module"]
+        for rel, digest in manifest["files"].items():
+            if _sha(entry / rel) != digest:
+                raise ValueError(rel)
+        if module.relative_to(entry).as_posix() not in manifest["files"]:
+            raise ValueError("module not in manifest")
+        # Numba files written after the last seal are unverified: drop them, Numba rewrites them
+        for path in _files(entry):
+            if path.relative_to(entry).as_posix() not in manifest["files"]:
+                path.unlink()
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        shutil.rmtree(entry, ignore_errors=True)
+        STATS["rebuilt"] += 1
+        STATS["misses"] += 1
+        return None
+    STATS["hits"] += 1
+    return module
+
+
+def store(key: str, name: str, source: str) -> Path:
+    """Write a new entry atomically (a temporary folder renamed into place); returns the module."""
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    entry = root / key
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key[:16]}.", suffix=".tmp"))
+    (tmp / f"{name}.py").write_text(source, encoding="utf-8")
+    _write_manifest(tmp, f"{name}.py")
+    shutil.rmtree(entry, ignore_errors=True)
+    try:
+        os.replace(tmp, entry)
+    except OSError:  # another process stored the same entry first: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry / f"{name}.py"
+
+
+def seal(module: Path) -> None:
+    """Record the current files of the entry of ``module`` (after Numba wrote compiled code)."""
+    _write_manifest(module.parent, module.name)
+
+
+def _write_manifest(entry: Path, module: str) -> None:
+    files = {p.relative_to(entry).as_posix(): _sha(p) for p in _files(entry)}
+    data = json.dumps({"module": module, "files": files}, indent=1, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(dir=entry, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(data)
+    os.replace(tmp, entry / MANIFEST)

@@ -1,0 +1,163 @@
+"""The ``cpu`` emitter: IR nodes -> loop nests for ``@njit`` (serial).
+
+Contract: :class:`CpuEmitter` turns each node of a :class:`~symbp.codegen.lower.Program` into
+code-AST statements (:mod:`symbp.codegen.code`). Scalar bodies are printed by
+:func:`~symbp.codegen.printer.print_assignments` (rewrites, CSE, hoisting); this module decides
+only the loop structure, the index mapping (row ``[n, j]``, vector ``[j]``, flat ``[i]``) and
+where BLAS is called. :class:`~symbp.codegen.numba_parallel.ParallelEmitter` overrides the
+decorator and the loop heads, and loops over output units for the weight gradient.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .code import Comment, For, Line
+from .lower import ACC, C, Gemm, Pointwise, Ref, Softmax, SoftmaxLoss, Update, WeightGrad
+from .printer import NumbaPrinter, print_assignments
+
+
+class CpuEmitter:
+    """Serial loops; see the module docstring."""
+
+    target = "cpu"
+    decorator = "@njit(cache=True, error_model='numpy')"
+    imports = ("import math", "", "import numpy as np", "from numba import njit")
+
+    def __init__(self, dtype: str, hyper: tuple[str, ...] = ()):
+        self.dtype = dtype
+        self.helpers: set[str] = set()
+        self.invariant = {C, sp.Symbol("lse")} | {sp.Symbol(h) for h in hyper} | {sp.Symbol("t")}
+        self._printer = NumbaPrinter({"dtype": dtype})
+
+    # -- small pieces shared by all emitters ----------------------------------------------------
+    def zero(self) -> str:
+        return "f32(0)" if self.dtype == "float32" else "0.0"
+
+    def lit(self, value) -> str:
+        return self._printer.doprint(sp.nsimplify(value) if isinstance(value, float) else value)
+
+    def outer(self, var: str, stop: str) -> str:
+        """Head of the outermost loop over independent work (rows, output units)."""
+        return f"range({stop})"
+
+    def index(self, ref: Ref, row: str = "n", col: str = "j", flat: str = "i") -> str:
+        if ref.kind == "row":
+            return f"{ref.buffer}[{row}, {col}]"
+        if ref.kind == "vec":
+            return f"{ref.buffer}[{col}]"
+        return f"{ref.buffer}[{flat}]"
+
+    def block(self, assigns, reads: dict, overrides: dict | None = None, invariant=(), **idx):
+        """Print scalar assignments with element reads mapped to this emitter's indices."""
+        names = {s: self.index(r, **idx) for s, r in reads.items()}
+        names.update(overrides or {})
+        pairs = [(self.index(t, **idx) if isinstance(t, Ref) else str(t), e) for t, e in assigns]
+        printed = print_assignments(pairs, self.dtype, names, self.invariant | set(invariant))
+        self.helpers.update(printed.helpers)
+        return [Line(s) for s in printed.hoisted], [Line(s) for s in printed.body]
+
+    def emit(self, node) -> list:
+        """Statements for one node."""
+        method = getattr(self, "emit_" + type(node).__name__.lower(), None)
+        if method is None:  # pragma: no cover - a node added without an emitter
+            raise NotImplementedError(f"{self.target} has no emitter for {type(node).__name__}")
+        return method(node)
+
+    # -- contractions with fused epilogues ------------------------------------------------------
+    def emit_gemm(self, g: Gemm) -> list:
+        w = f"{g.w}.T" if g.transpose_w else g.w
+        trivial = len(g.epilogue) == 1 and g.epilogue[0][1] == ACC
+        if g.blas:
+            out = [Comment(g.comment), Line(f"np.dot({g.a}, {w}, {g.out})")]
+            if trivial:
+                return out
+            hoisted, body = self.block(g.epilogue, g.reads)
+            return out + hoisted + [For("n", self.outer("n", "n_rows"), [
+                For("j", f"range({g.cols})", body)])]
+        if g.transpose_w:  # out[n, j] = sum_k a[n, k] W[j, k]: a dot product per element
+            hoisted, body = self.block(g.epilogue, g.reads, {ACC: "acc"})
+            row = [For("j", f"range({g.cols})", [
+                Line(f"acc = {self.zero()}"),
+                For("k", f"range({g.inner})", [Line(f"acc += {g.a}[n, k] * {g.w}[j, k]")]),
+                *body])]
+        else:  # out[n, :] += a[n, i] W[i, :]: rows of W, contiguous
+            hoisted, body = self.block(g.epilogue, g.reads)
+            row = [Line(f"{g.out}[n, :] = {self.zero()}"),
+                   For("i", f"range({g.inner})", [
+                       Line(f"{g.a}_ni = {g.a}[n, i]"),
+                       For("j", f"range({g.cols})", [Line(f"{g.out}[n, j] += {g.a}_ni * {g.w}[i, j]")])]),
+                   *([] if trivial else [For("j", f"range({g.cols})", body)])]
+        return [Comment(g.comment), *hoisted, For("n", self.outer("n", "n_rows"), row)]
+
+    def emit_softmax(self, s: Softmax) -> list:
+        # yhat[n, :] = exp(z[n, :] - max) / sum(exp(z[n, :] - max))
+        e = print_assignments([("e", sp.exp(sp.Symbol("zk") - sp.Symbol("m")))], self.dtype,
+                              {sp.Symbol("zk"): f"{s.z}[n, k]"}, set()).body
+        row = self._row_max(s.z, s.cols) + [
+            Line(f"total = {self.zero()}"),
+            For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e"),
+                                          Line("total += e")]),
+            For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] /= total")])]
+        return [For("n", self.outer("n", "n_rows"), row, comment=s.comment)]
+
+    def _row_max(self, z: str, cols: int) -> list:
+        return [Line(f"m = {z}[n, 0]"),
+                For("k", f"range(1, {cols})", [Line(f"m = max(m, {z}[n, k])")])]
+
+    # -- loss and output error -------------------------------------------------------------------
+    def emit_pointwise(self, p: Pointwise) -> list:
+        assigns = list(p.assigns) + [(sp.Symbol("row"), sp.Symbol("row") + p.loss)]
+        hoisted, body = self.block(assigns, p.reads, col="k")
+        return [Comment(p.comment), *hoisted, Line("L = 0.0"), For("n", self.outer("n", "n_rows"), [
+            Line(f"row = {self.zero()}"), For("k", f"range({p.cols})", body), Line("L += row")])]
+
+    def emit_softmaxloss(self, s: SoftmaxLoss) -> list:
+        # per row: L_n = sum_k y[n,k] (lse - z[n,k]), lse = m + log(sum_k exp(z[n,k] - m))
+        lse, y, z = sp.Symbol("lse"), sp.Symbol("y"), sp.Symbol(s.z)
+        assigns = [(sp.Symbol("row"), sp.Symbol("row") + y * (lse - z))]
+        if s.delta is not None:
+            assigns.insert(0, s.delta)
+        hoisted, body = self.block(assigns, s.reads, col="k")
+        e = print_assignments([("total", sp.Symbol("total") + sp.exp(z - sp.Symbol("m")))],
+                              self.dtype, {z: f"{s.z}[n, k]"}, set()).body
+        row = self._row_max(s.z, s.cols) + [
+            Line(f"total = {self.zero()}"),
+            For("k", f"range({s.cols})", [Line(e[-1])]),
+            Line("lse = m + math.log(total)"),
+            Line(f"row = {self.zero()}"), For("k", f"range({s.cols})", body), Line("L += row")]
+        return [Comment(s.comment), *hoisted, Line("L = 0.0"),
+                For("n", self.outer("n", "n_rows"), row)]
+
+    # -- parameter gradients -----------------------------------------------------------------------
+    def _decay_init(self, g: WeightGrad) -> Line:
+        if g.decay is None:
+            return Line(f"{g.dW}[i, :] = {self.zero()}")
+        return Line(f"{g.dW}[i, :] = {self.lit(g.decay)} * {g.w}[i, :]")
+
+    def emit_weightgrad(self, g: WeightGrad) -> list:
+        if g.blas:
+            out = [Comment(g.comment), Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
+            if g.decay is not None:
+                out.append(Line(f"{g.dW} += {self.lit(g.decay)} * {g.w}"))
+            return out + self._bias_grad(g)
+        return [Line(f"{g.dW}[:, :] = {self.zero()}" if g.decay is None else
+                     f"{g.dW}[:, :] = {self.lit(g.decay)} * {g.w}"),
+                Line(f"{g.db}[:] = {self.zero()}"),
+                For("n", "range(n_rows)", [
+                    For("i", f"range({g.inner})", [
+                        Line(f"{g.x}_ni = {g.x}[n, i]"),
+                        For("j", f"range({g.cols})",
+                            [Line(f"{g.dW}[i, j] += {g.x}_ni * {g.delta}[n, j]")])]),
+                    For("j", f"range({g.cols})", [Line(f"{g.db}[j] += {g.delta}[n, j]")])],
+                    comment=g.comment)]
+
+    def _bias_grad(self, g: WeightGrad) -> list:
+        return [Line(f"{g.db}[:] = {self.zero()}"),
+                For("n", "range(n_rows)", [
+                    For("j", f"range({g.cols})", [Line(f"{g.db}[j] += {g.delta}[n, j]")])])]
+
+    # -- optimizer update ------------------------------------------------------------------------
+    def emit_update(self, u: Update) -> list:
+        hoisted, body = self.block(u.assigns, u.reads, invariant=u.invariant)
+        return [Comment(u.comment), *hoisted, For("i", self.outer("i", "p.size"), body)]

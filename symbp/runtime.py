@@ -1,0 +1,354 @@
+"""Compiled models: generated Numba kernels behind a small Python API.
+
+Contract: :func:`compile_spec` and :func:`compile_derivation` return a :class:`CompiledModel`
+whose kernels come from the generated module of :mod:`symbp.codegen`, cached on disk by
+:mod:`symbp.codegen.cache`. A cache hit imports the stored module and Numba loads its stored
+machine code: no SymPy derivation, no code generation and no Numba compilation. Parameters are
+dicts ``{"W1": (d0, d1), "b1": (d1,), ...}`` of C-contiguous arrays of the model's dtype;
+``step`` and ``train_epochs`` update them in place. See ``docs/runtime.md``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .codegen import cache
+from .errors import SymbpError
+
+TARGETS = ("cpu", "parallel")
+#: Activations initialised with He (fan-in, gain 2); the others with Glorot (fan-in + fan-out).
+HE_INIT = ("relu", "leaky_relu", "elu", "gelu", "silu")
+
+
+class RuntimeInputError(SymbpError):
+    """Arrays given to a compiled model do not fit it (shape, dtype, layout, missing names)."""
+
+
+@dataclass
+class NonFinite:
+    """The first non-finite quantity met by :meth:`CompiledModel.train_epochs`."""
+
+    epoch: int
+    step: int
+    quantity: str
+
+    def __str__(self) -> str:
+        return f"non-finite {self.quantity} at epoch {self.epoch} step {self.step}"
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`CompiledModel.train_epochs` returns.
+
+    Attributes:
+        losses: mean minibatch loss of each epoch that completed (float64 array).
+        nonfinite: the first non-finite quantity, or None; training stopped before the update.
+        t: optimizer steps taken so far (also stored in ``state["t"]``).
+    """
+
+    losses: np.ndarray
+    nonfinite: NonFinite | None = None
+    t: int = 0
+    epochs: list[int] = field(default_factory=list)
+
+
+class CompiledModel:
+    """Kernels of one spec for one target and dtype; see the module docstring."""
+
+    def __init__(self, module, path: Path | None = None):
+        self.module = module
+        self.path = path
+        self.name = module.SPEC_NAME
+        self.target = module.TARGET
+        self.dtype = np.dtype(module.DTYPE)
+        self.sizes = tuple(module.SIZES)
+        self.param_names = tuple(module.PARAMS)
+        self.activations = tuple(module.ACTIVATIONS)
+        self.optimizer = module.OPTIMIZER
+        self.state_names = tuple(module.STATE)
+        self.hyper = dict(module.HYPER)
+        self.quantities = tuple(module.QUANTITIES)
+        self._sealed: set[str] = set()
+        self._state_for: tuple[int, dict] | None = None
+
+    def __repr__(self) -> str:
+        return (f"CompiledModel({self.name!r}, {'-'.join(map(str, self.sizes))}, "
+                f"target={self.target!r}, dtype={self.dtype.name!r}, optimizer={self.optimizer!r})")
+
+    @property
+    def source(self) -> str:
+        """The generated module's source text."""
+        return Path(self.module.__file__).read_text(encoding="utf-8")
+
+    # -- parameters and optimizer state --------------------------------------------------------
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        out = {}
+        for l in range(1, len(self.sizes)):
+            out[f"W{l}"] = (self.sizes[l - 1], self.sizes[l])
+            out[f"b{l}"] = (self.sizes[l],)
+        return out
+
+    def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Random parameters: He-normal weights for ReLU-like layers, Glorot-normal otherwise,
+        zero biases; deterministic in ``seed``."""
+        rng = np.random.default_rng(seed)
+        params = {}
+        for l in range(1, len(self.sizes)):
+            fan_in, fan_out = self.sizes[l - 1], self.sizes[l]
+            if self.activations[l - 1] in HE_INIT:
+                std = math.sqrt(2.0 / fan_in)
+            else:
+                std = math.sqrt(2.0 / (fan_in + fan_out))
+            params[f"W{l}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(self.dtype)
+            params[f"b{l}"] = np.zeros(fan_out, dtype=self.dtype)
+        return params
+
+    def init_state(self, params: dict | None = None) -> dict:
+        """Zero optimizer state (``m_W1``, ``s_W1``, ... for Adam; ``v_W1`` for momentum) and the
+        step count ``t = 0``."""
+        shapes = self.shapes()
+        state = {f"{s}_{p}": np.zeros(shapes[p], dtype=self.dtype)
+                 for s in self.state_names for p in self.param_names}
+        state["t"] = 0
+        return state
+
+    # -- kernels ---------------------------------------------------------------------------------
+    def forward(self, params: dict, X) -> np.ndarray:
+        """The prediction ``yhat`` for inputs ``X`` (N, d0)."""
+        return self._run("forward", *self._params(params), self._data(X, 0, "X"))
+
+    def loss(self, params: dict, X, Y) -> float:
+        """The loss at ``(X, Y)``."""
+        return float(self._run("loss", *self._params(params), self._data(X, 0, "X"),
+                               self._data(Y, -1, "Y")))
+
+    def loss_and_grad(self, params: dict, X, Y) -> tuple[float, dict[str, np.ndarray]]:
+        """``(loss, grads)`` with ``grads`` keyed like ``params``."""
+        X, Y = self._xy(X, Y)
+        L, *grads = self._run("loss_and_grad", *self._params(params), X, Y)
+        return float(L), dict(zip(self.param_names, grads))
+
+    def step(self, params: dict, X, Y, lr: float | None = None, state: dict | None = None,
+             **hyper) -> float:
+        """One optimizer step on ``(X, Y)``, updating ``params`` (and ``state``) in place.
+
+        Args:
+            lr: the learning rate (``eta``); default: the optimizer's default.
+            state: the optimizer state from :meth:`init_state`; for momentum and Adam a state
+                kept by the model for this ``params`` dict is used when omitted.
+            hyper: other hyper-parameters (``mu``, ``beta1``, ``beta2``, ``epsilon``).
+
+        Returns:
+            The loss before the step.
+        """
+        X, Y = self._xy(X, Y)
+        state = self._state(params, state)
+        args = [*self._params(params, inplace=True), *self._state_arrays(state), X, Y,
+                *self._hyper(lr, hyper)]
+        if self.module.USES_T:
+            args.append(int(state["t"]) + 1)
+        L = self._run("step", *args)
+        state["t"] = int(state["t"]) + 1
+        return float(L)
+
+    def train_epochs(self, params: dict, state: dict | None, X, Y, lr: float | None = None,
+                     batch_size: int = 32, n_epochs: int = 1, seed: int = 0,
+                     start_epoch: int = 0, **hyper) -> TrainResult:
+        """Minibatch training inside one compiled call, updating ``params`` and ``state``.
+
+        Epoch ``e`` shuffles with a seed derived from ``(seed, e)``, so epochs 0..9 in one call
+        equal 0..4 then 5..9 (``start_epoch=5``) with the same ``params`` and ``state``.
+        Stops before the first update whose loss or gradients are not finite and reports it.
+
+        Returns:
+            A :class:`TrainResult`.
+        """
+        X, Y = self._xy(X, Y)
+        if len(X) != len(Y):
+            raise RuntimeInputError(f"X has {len(X)} rows but Y has {len(Y)}")
+        if batch_size < 1 or n_epochs < 0:
+            raise RuntimeInputError("batch_size must be >= 1 and n_epochs >= 0")
+        state = self._state(params, state)
+        losses = np.zeros(n_epochs, dtype=np.float64)
+        t, epoch, stp, code = self._run(
+            "train_epochs", *self._params(params, inplace=True), *self._state_arrays(state), X, Y,
+            *self._hyper(lr, hyper), int(state["t"]), int(batch_size), int(n_epochs), int(seed),
+            int(start_epoch), losses)
+        state["t"] = int(t)
+        if code < 0 and epoch < 0:
+            return TrainResult(losses, None, int(t), list(range(start_epoch, start_epoch + n_epochs)))
+        done = epoch - start_epoch
+        bad = NonFinite(int(epoch), int(stp), self.quantities[code] if code >= 0 else "L")
+        return TrainResult(losses[:done], bad, int(t), list(range(start_epoch, epoch)))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _run(self, name: str, *args):
+        fn = getattr(self.module, name)
+        out = fn(*args)
+        if self.path is not None and name not in self._sealed:
+            self._sealed.add(name)  # Numba wrote (or loaded) machine code: record the files
+            cache.seal(self.path)
+        return out
+
+    def _params(self, params: dict, inplace: bool = False) -> list[np.ndarray]:
+        shapes = self.shapes()
+        out = []
+        for name in self.param_names:
+            if name not in params:
+                raise RuntimeInputError(f"params has no {name!r} (expected {', '.join(shapes)})")
+            a = params[name]
+            if not isinstance(a, np.ndarray) or a.shape != shapes[name]:
+                raise RuntimeInputError(f"params[{name!r}] must be an array of shape "
+                                        f"{shapes[name]}, not {getattr(a, 'shape', type(a))}")
+            if a.dtype != self.dtype or not a.flags.c_contiguous:
+                if inplace:
+                    raise RuntimeInputError(
+                        f"params[{name!r}] is updated in place and must be a C-contiguous "
+                        f"{self.dtype.name} array (got {a.dtype}); use init_params() or "
+                        f"np.ascontiguousarray(a, dtype={self.dtype.name!r})")
+                a = np.ascontiguousarray(a, dtype=self.dtype)
+            out.append(a)
+        return out
+
+    def _data(self, a, axis: int, what: str) -> np.ndarray:
+        a = np.ascontiguousarray(a, dtype=self.dtype)
+        width = self.sizes[axis]
+        if a.ndim == 1 and width == 1 and what == "Y":
+            a = a.reshape(-1, 1)
+        if a.ndim != 2 or a.shape[1] != width:
+            raise RuntimeInputError(f"{what} must have shape (N, {width}), not {a.shape}")
+        return a
+
+    def _xy(self, X, Y):
+        return self._data(X, 0, "X"), self._data(Y, -1, "Y")
+
+    def _state(self, params: dict, state: dict | None) -> dict:
+        if state is not None:
+            return state
+        if self._state_for is None or self._state_for[0] != id(params):
+            self._state_for = (id(params), self.init_state(params))
+        return self._state_for[1]
+
+    def _state_arrays(self, state: dict) -> list[np.ndarray]:
+        names = [f"{s}_{p}" for s in self.state_names for p in self.param_names]
+        missing = [n for n in names if n not in state]
+        if missing:
+            raise RuntimeInputError(f"optimizer state lacks {', '.join(missing)}; use init_state()")
+        return [state[n] for n in names]
+
+    def _hyper(self, lr, hyper: dict) -> list:
+        unknown = set(hyper) - set(self.hyper)
+        if unknown:
+            raise RuntimeInputError(f"unknown hyper-parameters {sorted(unknown)} for "
+                                    f"{self.optimizer} (expected {sorted(self.hyper)})")
+        values = dict(self.hyper, **hyper)
+        if lr is not None:
+            values["eta"] = lr
+        return [self.dtype.type(values[h]) for h in self.hyper]
+
+
+# --- building and loading ---------------------------------------------------------------------
+
+def _import(path: Path):
+    name = path.stem
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check(target: str, dtype: str) -> None:
+    from .codegen import DTYPES
+
+    if target not in TARGETS:
+        raise RuntimeInputError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    if dtype not in DTYPES:
+        raise RuntimeInputError(f"unknown dtype {dtype!r}; expected float64 or float32")
+
+
+def compile_derivation(d, target: str = "cpu", dtype: str = "float64",
+                       use_cache: bool = True) -> CompiledModel:
+    """Compile a :class:`~symbp.derive.Derivation` (generated source and Numba code cached).
+
+    Args:
+        d: the derivation (its spec, optimizer and equations).
+        target: ``cpu`` or ``parallel``.
+        dtype: ``float64`` or ``float32``.
+        use_cache: look up and store the generated module in the on-disk cache.
+
+    Raises:
+        RuntimeInputError: unknown target or dtype.
+        CodegenError: the derivation has an expression or op without a lowering.
+    """
+    _check(target, dtype)
+    key = cache.cache_key(d.spec.raw, d.spec.name, target, dtype, d.optimizer.name)
+    return _load_or_build(key, d.spec.name, target, dtype, lambda: d, use_cache)
+
+
+def compile_spec(spec, target: str = "cpu", dtype: str = "float64", optimizer: str | None = None,
+                 use_cache: bool = True) -> CompiledModel:
+    """Compile a spec (path, bundled name, TOML text or :class:`~symbp.spec.Spec`).
+
+    On a cache hit nothing is derived: the key comes from the spec's TOML content alone.
+    """
+    from .spec import Spec, _read, load_spec
+
+    _check(target, dtype)
+    if isinstance(spec, Spec):
+        raw, name = spec.raw, spec.name
+        loader = lambda: spec  # noqa: E731
+    else:
+        import tomllib
+
+        text, _, default = _read(spec)
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            raw = None
+        name = raw.get("name", default) if isinstance(raw, dict) else default
+        loader = lambda: load_spec(spec)  # noqa: E731
+        if raw is None:
+            loader()  # raises the SpecError
+    opt = optimizer or ((raw.get("train") or {}).get("optimizer", "sgd")
+                        if isinstance(raw.get("train"), dict) else "sgd")
+    key = cache.cache_key(raw, name, target, dtype, opt)
+
+    def derive_it():
+        from .derive import derive
+
+        return derive(loader(), optimizer=opt)
+
+    return _load_or_build(key, name, target, dtype, derive_it, use_cache)
+
+
+def _load_or_build(key, name, target, dtype, get_derivation, use_cache) -> CompiledModel:
+    from .codegen import generate_source
+
+    path = cache.lookup(key) if use_cache else None
+    if path is None:
+        source = generate_source(get_derivation(), target, dtype)
+        if use_cache:
+            path = cache.store(key, cache.module_name(name, key), source)
+        else:
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="symbp-"))
+            path = folder / f"{cache.module_name(name, key)}.py"
+            path.write_text(source, encoding="utf-8")
+    module = _import(path)
+    return CompiledModel(module, path if use_cache else None)
+
+
+def load_module(path: str | os.PathLike) -> CompiledModel:
+    """A :class:`CompiledModel` over a generated module file (e.g. from ``symbp codegen -o``)."""
+    return CompiledModel(_import(Path(path)))
