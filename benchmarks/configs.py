@@ -8,7 +8,8 @@ Contract:
   * Conventions shared by all implementations:
       - ``X`` has shape ``(N, d0)``; ``Y`` has shape ``(N, dL)`` (one-hot for softmax CE, 0/1
         labels for the seed's MSE net);
-      - ``W_l`` has shape ``(d_{l-1}, d_l)``, ``b_l`` shape ``(d_l,)``; ``z_l = a_{l-1} @ W_l + b_l``;
+      - ``W_l`` has shape ``(d_{l-1}, d_l)``, ``b_l`` shape ``(d_l,)``;
+        ``z_l = a_{l-1} @ W_l + b_l``;
       - parameters live in a dict with keys ``"W1", "b1", "W2", "b2", ...``;
       - ``mse``:        ``J = 1/N sum_n 1/2 sum_k (y_nk - yhat_nk)^2``  (for ``dL == 1`` this is
         seed 000's ``J = 0.5 * np.mean((y - a2) ** 2)``);

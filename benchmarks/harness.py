@@ -10,9 +10,10 @@ Contract:
     targets) is compared against the fastest peer.
   * Before any timing, every implementation's loss and gradients are checked against the NumPy
     float64 reference (whose code is itself checked against a central finite difference in a
-    random direction, on a shrunken copy of the config), and one ``step`` is checked against ``p - lr * grad``.  Tolerances:
-    ``rtol = 1e-6`` (float64, elementwise, with ``atol = rtol * max|reference|``) and ``1e-3``
-    (float32, normwise per parameter: see ``_compare``).  An implementation that fails is reported, not timed.
+    random direction, on a shrunken copy of the config), and one ``step`` is checked against
+    ``p - lr * grad``.  Tolerances: ``rtol = 1e-6`` (float64, elementwise, with
+    ``atol = rtol * max|reference|``) and ``1e-3`` (float32, normwise per parameter: see
+    ``_compare``).  An implementation that fails is reported, not timed.
   * Timing: warm-up calls first (compilation excluded), then ``repeats`` timed blocks, each of
     ``inner`` steps on fresh copies of the same initial parameters; a block lasts about
     ``block_s`` seconds.  The figure is the median over blocks of block time / ``inner``.

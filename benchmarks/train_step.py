@@ -59,10 +59,16 @@ def load_symbp_impls(verbose: bool = True) -> list[str]:
     try:
         import symbp.runtime as runtime  # noqa: F401
     except ModuleNotFoundError as exc:
-        if exc.name not in ("symbp", "symbp.runtime"):
-            raise
         if verbose:
-            print("note: symbp.runtime does not exist yet; symbp rows skipped (peers only)")
+            if exc.name in ("symbp", "symbp.runtime"):
+                print("note: symbp.runtime does not exist yet; symbp rows skipped (peers only)")
+            else:
+                print(f"warning: importing symbp.runtime failed ({exc}); symbp rows skipped")
+        return []
+    except Exception as exc:  # a broken symbp must not take the peer table down with it
+        if verbose:
+            print(f"warning: importing symbp.runtime failed ({type(exc).__name__}: {exc}); "
+                  "symbp rows skipped")
         return []
     factories = getattr(runtime, "benchmark_factories", None)
     if factories is None:
@@ -96,7 +102,8 @@ def _parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=None,
                     help="cap BLAS / OpenMP / Numba threads in the worker processes "
                          "(sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, "
-                         "NUMBA_NUM_THREADS; default: the libraries' own defaults)")
+                         "NUMBA_NUM_THREADS, and for 1 also XLA_FLAGS; default: the "
+                         "libraries' own defaults)")
     ap.add_argument("--json", default=None, help="also write all results to this JSON file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -110,6 +117,33 @@ def _machine_line(threads) -> str:
 
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _worker_env(threads) -> dict:
+    """Environment for worker processes, with thread caps when ``threads`` is set."""
+    env = dict(os.environ)
+    if threads:
+        for var in THREAD_VARS:
+            env[var] = str(threads)
+        if threads == 1:   # XLA's CPU backend has no thread-count knob, only on/off
+            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
+    return env
+
+
+def _gemm() -> dict:
+    """``{dtype name: GFLOP/s}`` of np.dot 2048x2048, float64 and float32."""
+    return {np.dtype(dt).name: harness.gemm_gflops(dt) for dt in (np.float64, np.float32)}
+
+
+def _gemm_in_worker(threads) -> dict:
+    """GEMM figures measured in a worker process under the same thread caps as the workers."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+            "from benchmarks.train_step import _gemm; print(json.dumps(_gemm()))")
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code, root], env=_worker_env(threads),
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _run_impls(entries, cfgs, dtypes, repeats, block_s, digits_target) -> list:
@@ -134,11 +168,7 @@ def _run_worker(entry, args, repeats, block_s) -> list:
                "--json", out]
         if args.no_digits:
             cmd.append("--no-digits")
-        env = dict(os.environ)
-        if args.threads:
-            for var in THREAD_VARS:
-                env[var] = str(args.threads)
-        proc = subprocess.run(cmd, env=env)
+        proc = subprocess.run(cmd, env=_worker_env(args.threads))
         if proc.returncode not in (0, 1) or not os.path.exists(out):
             print(f"  {entry.name}: worker failed (exit status {proc.returncode})")
             return [harness.Result(config=k, dtype="-", name=entry.name, peer=entry.peer,
@@ -173,7 +203,7 @@ def main(argv=None) -> int:
     names = [n.strip() for n in args.impls.split(",")] if args.impls else None
     entries = [e for e in harness.registered() if names is None or e.name in names]
 
-    gemm = {np.dtype(dt).name: harness.gemm_gflops(dt) for dt in (np.float64, np.float32)}
+    gemm = _gemm() if args.no_isolate else _gemm_in_worker(args.threads)
     print("GEMM np.dot 2048x2048: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items()))
     print(f"timing: median of {repeats} blocks of ~{block_s * 1e3:.0f} ms, warm; "
           f"{'all in this process' if args.no_isolate else 'one process per implementation'}")

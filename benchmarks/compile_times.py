@@ -1,0 +1,83 @@
+"""Cold and warm start times of symbp's compiled kernels (config ii: 64-128-10, sigmoid,
+softmax cross-entropy).
+
+Cold: an empty cache (SYMBP_CACHE_DIR in a new temporary folder): derive with SymPy, generate
+the module, Numba compiles on the first calls. Warm: a new process on the same cache: the
+module is imported from the cache and Numba loads its machine code (no derivation, no
+compilation). Each row is measured in a fresh interpreter.
+
+    python benchmarks/compile_times.py [--targets cpu parallel] [--dtypes float64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SPEC = '''
+name = "config_ii"
+[model]
+inputs = 64
+layers = [ { units = 128, activation = "sigmoid" }, { units = 10, activation = "identity" } ]
+[loss]
+kind = "softmax_cross_entropy"
+'''
+
+CHILD = r'''
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import symbp
+derive_mod = sys.modules["symbp.derive"]
+from symbp.runtime import compile_spec
+t_import = time.perf_counter() - t0
+target, dtype, spec = sys.argv[1], sys.argv[2], sys.argv[3]
+t1 = time.perf_counter()
+m = compile_spec(spec, target, dtype)
+t_load = time.perf_counter() - t1
+p = m.init_params(0)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((128, 64)); Y = np.eye(10)[rng.integers(0, 10, 128)]
+t2 = time.perf_counter()
+m.loss_and_grad(p, X, Y)
+m.step(p, X, Y, 0.1)
+m.train_epochs(p, None, X, Y, 0.1, batch_size=32, n_epochs=1)
+t_first = time.perf_counter() - t2
+misses = sum(getattr(m.module, k).stats.cache_misses.get(s, 0) for k in
+             ("loss_and_grad", "step", "train_epochs") for s in getattr(m.module, k).signatures)
+print(json.dumps({"import": t_import, "load": t_load, "first_calls": t_first,
+                  "derive_calls": derive_mod.DERIVE_CALLS[0], "numba_misses": misses}))
+'''
+
+
+def run(target: str, dtype: str, cache: str) -> dict:
+    env = dict(os.environ, SYMBP_CACHE_DIR=cache)
+    out = subprocess.run([sys.executable, "-c", CHILD, target, dtype, SPEC], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--targets", nargs="+", default=["cpu", "parallel"])
+    ap.add_argument("--dtypes", nargs="+", default=["float64"])
+    args = ap.parse_args(argv)
+    print(f"{'target':9} {'dtype':8} {'run':5} {'import s':>9} {'load s':>8} {'1st calls s':>12} "
+          f"{'total s':>8} {'derive':>7} {'numba misses':>13}")
+    for target in args.targets:
+        for dtype in args.dtypes:
+            with tempfile.TemporaryDirectory() as cache:
+                for kind in ("cold", "warm"):
+                    r = run(target, dtype, cache)
+                    total = r["load"] + r["first_calls"]
+                    print(f"{target:9} {dtype:8} {kind:5} {r['import']:9.2f} {r['load']:8.2f} "
+                          f"{r['first_calls']:12.2f} {total:8.2f} {r['derive_calls']:7d} "
+                          f"{r['numba_misses']:13d}")
+
+
+if __name__ == "__main__":
+    main()
