@@ -158,15 +158,14 @@ def test_same_seed_same_result_other_seed_other_result(digits):
 
 
 def test_nan_guard_names_epoch_step_and_quantity_and_keeps_last_checkpoint(capsys, tmp_path):
-    rc, out, err = run_cli(capsys, "train", "deep_tanh_regression", "--lr", "1e6",
-                           "--optimizer", "sgd", "--checkpoint", str(tmp_path), "--checkpoint-every",
-                           "1", "-q")
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--lr", "1000",
+                           "--checkpoint", str(tmp_path), "--checkpoint-every", "1", "-q")
     assert rc == 2
     m = re.search(r"non-finite value \(NaN or inf\) in epoch (\d+), step (\d+); first non-finite "
                   r"quantity: (the loss|\w+)", err)
     assert m, err
     epoch, quantity = int(m.group(1)), m.group(3)
-    model = symbp.runtime.compile_spec("deep_tanh_regression", optimizer="sgd")
+    model = symbp.runtime.compile_spec("seed003_linear_regression")
     assert quantity in model.quantities + ("the loss",)
     assert "last good checkpoint" in err
     with np.load(tmp_path / "checkpoint.npz") as f:
