@@ -195,6 +195,9 @@ class NumbaPrinter(PythonCodePrinter):
     def parenthesize(self, item, level, strict=False):
         if isinstance(item, sp.Basic) and item.is_Number and item >= 0:
             return self._print(item)  # literals print as atoms (0.5, f32(0.5))
+        if isinstance(item, sp.Pow) and item.exp.is_Integer and 2 <= item.exp <= 4 and \
+                level >= sp.printing.precedence.PRECEDENCE["Mul"]:
+            return f"({self._print(item)})"  # x**2 prints as x*x: a unit inside a product
         return super().parenthesize(item, level, strict)
 
     def _print_Add(self, expr, order=None):

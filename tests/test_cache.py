@@ -1,0 +1,100 @@
+"""The on-disk cache: folder convention, warm starts without SymPy or Numba compilation, and
+corrupted or truncated entries rebuilt, never loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symbp.codegen import cache
+from symbp.runtime import compile_spec
+
+try:
+    from . import codegen_util as cu
+except ImportError:
+    import codegen_util as cu
+
+SPEC = cu.spec_text((2, 3, 1), ("tanh", "sigmoid"), name="cache_probe")
+
+CHILD = r'''
+import json, sys
+import numpy as np
+from symbp.runtime import compile_spec
+from symbp.codegen import cache
+m = compile_spec(sys.argv[1])
+p = m.init_params(0)
+L, g = m.loss_and_grad(p, np.ones((4, 2)), np.zeros((4, 1)))
+fn = m.module.loss_and_grad
+print(json.dumps({"derive": sys.modules["symbp.derive"].DERIVE_CALLS[0],
+                  "misses": sum(fn.stats.cache_misses.values()),
+                  "hits": sum(fn.stats.cache_hits.values()), "L": L, "stats": cache.STATS}))
+'''
+
+
+def _child(cache_dir: Path) -> dict:
+    env = dict(os.environ, SYMBP_CACHE_DIR=str(cache_dir))
+    out = subprocess.run([sys.executable, "-c", CHILD, SPEC], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_cache_dir_convention(monkeypatch, tmp_path):
+    monkeypatch.setenv("SYMBP_CACHE_DIR", str(tmp_path / "x"))
+    assert cache.cache_dir() == tmp_path / "x"
+    monkeypatch.delenv("SYMBP_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert cache.cache_dir() == tmp_path / "xdg" / "symbp"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert cache.cache_dir() == Path.home() / ".cache" / "symbp"
+
+
+def test_key_covers_target_dtype_and_spec():
+    keys = {cache.cache_key({"a": 1}, "s", t, d, "sgd") for t in ("cpu", "parallel")
+            for d in ("float64", "float32")}
+    keys.add(cache.cache_key({"a": 2}, "s", "cpu", "float64", "sgd"))
+    keys.add(cache.cache_key({"a": 1}, "s", "cpu", "float64", "adam"))
+    assert len(keys) == 6
+
+
+@pytest.mark.slow
+def test_warm_start_does_no_sympy_and_no_numba_compilation(tmp_path):
+    cold = _child(tmp_path)
+    assert cold["derive"] == 1 and cold["misses"] == 1
+    warm = _child(tmp_path)
+    assert warm["derive"] == 0, "a warm start must not derive"
+    assert warm["misses"] == 0 and warm["hits"] == 1, "a warm start must not compile"
+    assert warm["L"] == cold["L"]
+
+
+def _entry(tmp_path) -> Path:
+    (entry,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return entry
+
+
+@pytest.mark.parametrize("victim", ["module", "numba"])
+def test_corrupted_entry_is_rebuilt(tmp_path, monkeypatch, victim):
+    monkeypatch.setenv("SYMBP_CACHE_DIR", str(tmp_path))
+    m = compile_spec(SPEC)
+    m.loss(m.init_params(0), [[1.0, 2.0]], [[0.5]])  # Numba writes its files; the entry is sealed
+    entry = _entry(tmp_path)
+    if victim == "module":
+        path = entry / next(p for p in os.listdir(entry) if p.endswith(".py"))
+        path.write_text(path.read_text()[:200])  # truncated
+    else:
+        path = next(p for p in (entry / "__pycache__").iterdir() if p.suffix == ".nbc")
+        path.write_bytes(b"garbage" + path.read_bytes()[7:])
+    key = entry.name
+    rebuilt = cache.STATS["rebuilt"]
+    assert cache.lookup(key) is None
+    assert cache.STATS["rebuilt"] == rebuilt + 1 and not entry.exists()
+    again = compile_spec(SPEC)  # regenerated and stored anew
+    assert cache.lookup(key) is not None
+    assert again.loss(again.init_params(0), [[1.0, 2.0]], [[0.5]]) == pytest.approx(
+        m.loss(m.init_params(0), [[1.0, 2.0]], [[0.5]]))

@@ -1,0 +1,201 @@
+"""Compiled kernels: gradients against finite differences, the hand-written references and the
+equation interpreter; targets and dtypes against each other; steps, optimizers, whole-loop
+training (resume, non-finite reports) and extreme logits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symbp
+from symbp.evaluate import gradients
+from symbp.runtime import CompiledModel, RuntimeInputError, compile_derivation
+
+try:
+    from . import codegen_util as cu
+except ImportError:
+    import codegen_util as cu
+
+ref = cu.ref
+ROOT = Path(__file__).resolve().parents[1]
+#: Compiled here (each costs seconds of Numba time); every spec runs as plain Python in
+#: test_codegen.py.
+COMPILED = ["seed000_sigmoid_mse", "digits_softmax", "seed001_relu_bce_logits",
+            "deep_tanh_regression"]
+_MODELS: dict = {}
+
+
+def model(name: str, target: str = "cpu", dtype: str = "float64", optimizer=None):
+    key = (name, target, dtype, optimizer)
+    if key not in _MODELS:
+        path = ROOT / "derivations" / f"{name}.toml"
+        spec = symbp.load_spec(path if path.exists() else name)
+        d = symbp.derive(spec, optimizer=optimizer)
+        _MODELS[key] = (d, compile_derivation(d, target, dtype))
+    return _MODELS[key]
+
+
+def fd_grad(m: CompiledModel, p, X, Y, kinked: bool):
+    """Central differences: the 5-point stencil (error ~1e-12) for smooth networks, the 2-point
+    one with a small step where a kink (ReLU at 0) could fall inside the stencil."""
+    if kinked:
+        return ref.finite_difference_grad(lambda q: m.loss(q, X, Y), p, eps=1e-6)
+    return ref.finite_difference_grad(lambda q: m.loss(q, X, Y), p, eps=1e-4, order=4)
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_compiled_gradients_three_ways(name):
+    d, m = model(name)
+    X, Y = cu.data(d.spec, n=5)
+    p = cu.params(d.spec)
+    L, g = m.loss_and_grad(p, X, Y)
+    L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
+    L_ev, g_ev = gradients(d, p, X, Y)
+    assert abs(L - L_ref) <= 1e-12 * max(1, abs(L_ref)) and abs(L - L_ev) <= 1e-12 * max(1, abs(L))
+    assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-9
+    assert ref.max_rel_error(g, g_ev, floor=1e-12) < 1e-9
+    scale = max(float(np.max(np.abs(v))) for v in g.values())
+    kinked = any(a in ref.KINKED_ACTIVATIONS for a, _ in cu.reference_args(d.spec)[0])
+    if sum(v.size for v in p.values()) <= 500:
+        fd = fd_grad(m, p, X, Y, kinked)
+        assert ref.max_rel_error(g, fd, floor=(1e-3 if kinked else 1e-5) * scale) < 1e-6
+    else:  # big nets: central differences along random directions
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            v = {k: rng.standard_normal(a.shape) for k, a in p.items()}
+            fd = ref.directional_fd(lambda q: m.loss(q, X, Y), p, v, eps=1e-5)
+            exact = sum(float(np.sum(g[k] * v[k])) for k in p)
+            assert abs(fd - exact) <= 1e-6 * max(abs(exact), 1e-3)
+    assert set(g) == set(p) and all(g[k].shape == p[k].shape for k in p)
+
+
+def test_forward_matches_reference():
+    d, m = model("digits_softmax")
+    X, _ = cu.data(d.spec, n=4)
+    p = cu.params(d.spec)
+    acts, loss, *_ = cu.reference_args(d.spec)
+    np.testing.assert_allclose(m.forward(p, X), ref.forward(p, X, acts, loss)["yhat"], rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_parallel_agrees_with_cpu():
+    d, cpu = model("digits_softmax")
+    _, par = model("digits_softmax", "parallel")
+    X, Y = cu.data(d.spec, n=33)
+    p = cu.params(d.spec)
+    L1, g1 = cpu.loss_and_grad(p, X, Y)
+    L2, g2 = par.loss_and_grad(p, X, Y)
+    assert abs(L1 - L2) <= 1e-10 * abs(L1)
+    assert ref.max_rel_error(g1, g2, floor=1e-12) < 1e-10
+    q1, q2 = cpu.init_params(3), par.init_params(3)
+    r1 = cpu.train_epochs(q1, None, X, Y, 0.01, batch_size=8, n_epochs=2, seed=1)
+    r2 = par.train_epochs(q2, None, X, Y, 0.01, batch_size=8, n_epochs=2, seed=1)
+    np.testing.assert_allclose(r1.losses, r2.losses, rtol=1e-10)
+    assert ref.max_rel_error(q1, q2, floor=1e-12) < 1e-8
+
+
+def test_float32_agrees_with_float64():
+    d, m64 = model("seed000_sigmoid_mse")
+    _, m32 = model("seed000_sigmoid_mse", dtype="float32")
+    X, Y = cu.data(d.spec, n=16)
+    p = cu.params(d.spec)
+    L64, g64 = m64.loss_and_grad(p, X, Y)
+    L32, g32 = m32.loss_and_grad(p, X, Y)
+    assert all(v.dtype == np.float32 for v in g32.values())
+    assert abs(L32 - L64) <= 1e-4 * abs(L64)
+    scale = max(float(np.max(np.abs(v))) for v in g64.values())
+    assert ref.max_rel_error(g32, g64, floor=1e-3 * scale) < 1e-4
+
+
+def test_sgd_step_updates_in_place():
+    d, m = model("seed000_sigmoid_mse")
+    X, Y = cu.data(d.spec)
+    p = m.init_params(0)
+    before = {k: v.copy() for k, v in p.items()}
+    L, g = m.loss_and_grad(p, X, Y)
+    assert m.step(p, X, Y, 0.5) == pytest.approx(L, rel=1e-14)
+    for k in p:
+        np.testing.assert_allclose(p[k], before[k] - 0.5 * g[k], rtol=1e-14, atol=1e-16)
+
+
+def test_adam_step_matches_numpy():
+    d, m = model("digits_softmax")  # the spec trains with Adam
+    assert m.optimizer == "adam"
+    X, Y = cu.data(d.spec, n=8)
+    p = m.init_params(0)
+    q = {k: v.copy() for k, v in p.items()}
+    state = m.init_state()
+    mom = {k: np.zeros_like(v) for k, v in q.items()}
+    sec = {k: np.zeros_like(v) for k, v in q.items()}
+    acts, loss, red, l2 = cu.reference_args(d.spec)
+    for t in (1, 2):
+        m.step(p, X, Y, 0.01, state=state)
+        _, g, _ = ref.loss_and_grad(q, X, Y, acts, loss, red, l2)
+        for k in q:
+            mom[k] = 0.9 * mom[k] + 0.1 * g[k]
+            sec[k] = 0.999 * sec[k] + 0.001 * g[k] ** 2
+            q[k] -= 0.01 * (mom[k] / (1 - 0.9**t)) / (np.sqrt(sec[k] / (1 - 0.999**t)) + 1e-8)
+    assert state["t"] == 2
+    assert ref.max_rel_error(p, q, floor=1e-12) < 1e-9
+
+
+def test_train_epochs_resume_is_exact():
+    d, m = model("digits_softmax")
+    X, Y = cu.data(d.spec, n=50, seed=3)
+    p1, p2 = m.init_params(7), m.init_params(7)
+    s1, s2 = m.init_state(), m.init_state()
+    full = m.train_epochs(p1, s1, X, Y, 0.01, batch_size=16, n_epochs=6, seed=5)
+    a = m.train_epochs(p2, s2, X, Y, 0.01, batch_size=16, n_epochs=3, seed=5)
+    b = m.train_epochs(p2, s2, X, Y, 0.01, batch_size=16, n_epochs=3, seed=5, start_epoch=3)
+    assert full.nonfinite is None and full.t == 6 * 4 == s2["t"]
+    np.testing.assert_array_equal(full.losses, np.concatenate([a.losses, b.losses]))
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k])
+    assert full.losses[-1] < full.losses[0]
+
+
+def test_train_epochs_reports_first_nonfinite():
+    d, m = model("seed000_sigmoid_mse")
+    X, Y = cu.data(d.spec, n=20)
+    X[13, 0] = np.nan
+    p = m.init_params(0)
+    before = {k: v.copy() for k, v in p.items()}
+    r = m.train_epochs(p, None, X, Y, 0.1, batch_size=20, n_epochs=3, seed=0)
+    assert r.nonfinite is not None
+    assert (r.nonfinite.epoch, r.nonfinite.step) == (0, 0)
+    assert r.nonfinite.quantity == "a1"  # z1 is not stored: a1 is where it first shows
+    assert str(r.nonfinite) == "non-finite a1 at epoch 0 step 0"
+    assert len(r.losses) == 0
+    for k in p:  # stopped before the update
+        np.testing.assert_array_equal(p[k], before[k])
+
+
+@pytest.mark.parametrize("name", ["digits_softmax", "seed001_relu_bce_logits"])
+def test_extreme_logits_are_finite_and_correct(name):
+    d, m = model(name)
+    L_ = len(d.spec.model.sizes) - 1
+    X, Y = cu.data(d.spec, n=4)
+    p = cu.params(d.spec)
+    p[f"b{L_}"] = np.where(np.arange(p[f"b{L_}"].size) % 2 == 0, 1000.0, -1000.0)
+    p[f"W{L_}"] = np.zeros_like(p[f"W{L_}"])
+    L, g = m.loss_and_grad(p, X, Y)
+    L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
+    assert np.isfinite(L) and all(np.all(np.isfinite(v)) for v in g.values())
+    assert abs(L - L_ref) <= 1e-12 * abs(L_ref)
+    assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-9
+
+
+def test_init_params_and_input_checks():
+    d, m = model("seed000_sigmoid_mse")
+    p = m.init_params(3)
+    assert {k: v.shape for k, v in p.items()} == {"W1": (2, 5), "b1": (5,), "W2": (5, 1), "b2": (1,)}
+    assert all(np.array_equal(p[k], m.init_params(3)[k]) for k in p)
+    X, Y = cu.data(d.spec)
+    with pytest.raises(RuntimeInputError, match="shape"):
+        m.loss(p, X[:, :1], Y)
+    with pytest.raises(RuntimeInputError, match="in place"):
+        m.step({**p, "W1": p["W1"].astype(np.float32)}, X, Y, 0.1)
+    with pytest.raises(RuntimeInputError, match="W2"):
+        m.loss({"W1": p["W1"], "b1": p["b1"]}, X, Y)
