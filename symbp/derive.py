@@ -223,7 +223,8 @@ def _forward_elementwise(op: Elementwise, d: Derivation) -> list[Equation]:
     # a[n,j] = f(z[n,j])
     rhs = op.act.apply(op.z[n, j]) if op.act.name == "custom" or op.act.is_identity \
         else sp.Function(op.act.name)(op.z[n, j])
-    mat = M(op.z.name) if op.act.is_identity else Apply(op.act.text, M(op.z.name), op.act.latex)
+    mat = M(op.z.name) if op.act.is_identity else Apply(op.act.text, M(op.z.name), op.act.latex,
+                                                                    _ascii_name(op.act))
     why = f"activation of layer {op.layer}"
     if op.act.name != "custom" and not op.act.is_identity:
         why += f": {op.act.text}(x) = {_plain(op.act.f)}"
@@ -233,7 +234,7 @@ def _forward_elementwise(op: Elementwise, d: Derivation) -> list[Equation]:
 def _forward_link(op: Link, d: Derivation) -> list[Equation]:
     if op.kind == "sigmoid":
         rhs = 1 / (1 + sp.exp(-op.z[n, k]))
-        mat = Apply("σ", M(op.z.name), r"\sigma")
+        mat = Apply("σ", M(op.z.name), r"\sigma", "sigmoid")
         why = "prediction of the fused loss: logistic sigmoid of the logits"
     else:
         rhs = sp.exp(op.z[n, k]) / sp.Sum(sp.exp(op.z[n, j]), (j, 1, op.z.dims[1]))
@@ -392,6 +393,11 @@ def _simplest(dl: sp.Expr, fprime: sp.Expr) -> sp.Expr:
         return product
     cancelled = sp.factor(sp.cancel(dl * fprime))
     return cancelled if sp.count_ops(cancelled) < sp.count_ops(dl * fprime) else product
+
+
+def _ascii_name(act) -> str:
+    """The activation's name in plain ASCII printouts (``sigmoid`` for ``σ``; ``f`` if custom)."""
+    return act.text if act.name == "custom" else act.name
 
 
 def _plain(e: sp.Expr) -> str:

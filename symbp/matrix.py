@@ -107,11 +107,14 @@ class Apply(MNode):
     fname: str
     arg: MNode
     latex_name: str = ""
+    plain_name: str = ""  # ASCII name for the plain style (``sigmoid`` for ``σ``)
 
     def render(self, style: str) -> str:
         inner = self.arg.render(style)
         if style == "latex":
             return f"{self.latex_name or self.fname}\\left({inner}\\right)"
+        if style == "plain":
+            return f"{self.plain_name or self.fname}({inner})"
         return f"{self.fname}({inner})"
 
     @property

@@ -105,8 +105,13 @@ class TextPrinter(_Common, StrPrinter):
         scal = [f for f in num if _is_scalar(f)]
         num = [f for f in num if not any(f is s_ for s_ in scal)]
         sep = self.hadamard or self.mul
-        head = "".join(self._factor(f) + (" " if self.hadamard else self.mul) for f in scal)
-        num_s = sep.join(self._factor(f) for f in num) if num else "1"
+        # between a scalar coefficient and a matrix: a space (η ∂L/∂W1), or " * " in plain ASCII
+        gap = (" * " if self.style == "plain" else " ") if self.hadamard else self.mul
+        head = "".join(self._factor(f) + gap for f in scal)
+        # a sum followed by other factors is bracketed: (Σ_k δ2[n,k]·W2[j,k])·a1[n,j], so the
+        # reader does not take the later factors for part of the summand
+        num_s = sep.join(f"({self._print(f)})" if isinstance(f, sp.Sum) and len(num) > 1
+                         else self._factor(f) for f in num) if num else "1"
         if not den:
             return head + num_s
         den_s = self.mul.join(self._factor(f) for f in den)
@@ -116,7 +121,8 @@ class TextPrinter(_Common, StrPrinter):
         if scalar_den and (self.hadamard or len(num) == 1 and (num[0].is_Add or isinstance(num[0], sp.Sum))):
             if num_s == "1":
                 return f"{head}1/{den_s}"
-            return f"{head}(1/{den_s}){'' if self.hadamard else self.mul}{num_s}"
+            gap = (" * " if self.style == "plain" else "") if self.hadamard else self.mul
+            return f"{head}(1/{den_s}){gap}{num_s}"
         if len(num) > 1 and self.hadamard:
             num_s = f"({num_s})"
         return f"{head}{num_s}/{den_s}"
@@ -134,7 +140,8 @@ class TextPrinter(_Common, StrPrinter):
         if exp.is_negative:
             return f"1/{self._factor(base ** -exp)}"
         b = self._print(base)
-        if not (base.is_Symbol or base.is_Indexed or base.is_Function) or base in self.parts:
+        if not (base.is_Symbol or base.is_Indexed or base.is_Function) or base in self.parts \
+                or "/" in b:  # (∂L/∂W1)², not ∂L/∂W1²
             b = f"({b})"
         if exp.is_Integer:
             return b + str(exp).translate(_SUPERSCRIPTS)
@@ -182,6 +189,12 @@ class PlainPrinter(TextPrinter):
 
     def _print_Mul(self, expr):
         return super()._print_Mul(expr).replace("−", "-")
+
+    def _print_Function(self, expr):
+        # ASCII: an activation prints under its registry name (sigmoid, not σ)
+        if _activation_name(expr, "text") is not None:
+            return f"{type(expr).__name__}({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
@@ -243,7 +256,10 @@ class LatexPrinter(_Common, _SympyLatex):
         elif coeff != 1:
             saved, self.hadamard = self.hadamard, None
             try:
-                head = self._print(coeff) + " "
+                head = self._print(coeff)
+                if isinstance(coeff, sp.Add):  # (1 - beta1) dW, not 1 - beta1 dW
+                    head = rf"\left({head}\right)"
+                head += " "
             finally:
                 self.hadamard = saved
         parts = []

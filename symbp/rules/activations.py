@@ -13,6 +13,7 @@ Register a new activation with :func:`register_activation` (see ``symbp/extend.p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import sympy as sp
@@ -99,7 +100,10 @@ def custom_activation(f: sp.Expr, source: str) -> Activation:
     return Activation("custom", f, _diff(f), None, "f", "f", (), source)
 
 
+@lru_cache(maxsize=256)
 def _diff(f: sp.Expr) -> sp.Expr:
+    # cached: sp.simplify of GELU's derivative takes seconds, and specs build one activation
+    # per layer, so without the cache a deep GELU net paid that once per layer
     d = sp.diff(f, X)
     d = d.replace(sp.Heaviside, lambda *args: sp.Heaviside(args[0], 0))
     if d.has(sp.Piecewise, sp.Heaviside, sp.Max, sp.Min):
