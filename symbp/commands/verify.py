@@ -1,0 +1,67 @@
+"""``symbp verify``: check formulas (claims) against a derivation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SymbpError
+from .common import write_output
+
+MAX_DOC_BYTES = 5_000_000
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="check formulas (LaTeX or plain) against a derivation",
+                       description="Check claims: `symbp verify SPEC --claim '...'` (repeatable), "
+                       "`symbp verify SPEC` (the spec's [[claims]]) or `symbp verify DOC.md "
+                       "[--spec SPEC]` (every formula of a Markdown file that states a "
+                       "derivative). Exit 0 all correct, 1 some wrong, 2 bad input.")
+    p.add_argument("target", metavar="SPEC|DOC.md", help="a spec (.toml or bundled name) or a "
+                   "Markdown document")
+    p.add_argument("--claim", action="append", default=[], metavar="FORMULA",
+                   help="a formula to check, e.g. 'dL/dz2[k] = yhat[k] - y[k]' (repeatable)")
+    p.add_argument("--spec", metavar="SPEC", help="the setting for a document's formulas")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random points and shapes")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..spec import load_spec
+    from ..verify import verify_claim, verify_document, verify_spec_claims
+    from ..verify.report import exit_code, render_json, render_text
+
+    target = args.target
+    is_doc = target.lower().endswith((".md", ".markdown", ".txt"))
+    bad = False
+    if is_doc:
+        path = Path(target)
+        if not path.is_file():
+            raise SymbpError(f"{target}: no such file; expected a Markdown document")
+        if path.stat().st_size > MAX_DOC_BYTES:
+            raise SymbpError(f"{target}: larger than {MAX_DOC_BYTES} bytes")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SymbpError(f"{target}: cannot read the document ({exc})") from None
+        spec = load_spec(args.spec) if args.spec else None
+        verdicts = verify_document(text, spec, seed=args.seed)
+        for c in args.claim:
+            verdicts.append(verify_claim(c, spec, seed=args.seed))
+    else:
+        spec = load_spec(target)
+        if args.claim:
+            verdicts = [verify_claim(c, spec, seed=args.seed) for c in args.claim]
+            bad = any(v.verdict == "unverifiable" and v.reason.startswith("cannot parse")
+                      for v in verdicts)
+        else:
+            verdicts = verify_spec_claims(spec, seed=args.seed)
+            if not verdicts:
+                raise SymbpError(f"{target}: the spec has no [[claims]]; pass --claim '...'")
+    if args.format == "json":
+        out = render_json(verdicts, target)
+    else:
+        out = render_text(verdicts)
+    write_output(out, args.output)
+    return exit_code(verdicts, bad)

@@ -1,0 +1,110 @@
+"""Recognisers for wrong claims: what kind of mistake is it?
+
+Contract: each recogniser looks at the reference (the right value) and the claim, both SymPy
+expressions in the same symbols, plus the ratios claim/reference measured at the random points,
+and returns labels with a sentence. Labels: ``sign`` (the negative), ``factor_2``, ``factor_half``,
+``factor_N``, ``factor_inv_N``, ``factor`` (another constant), ``missing_activation_derivative``
+(the claim equals the reference divided by f'(z)), ``function_instead_of_derivative`` (the claim
+is the function itself), ``transposed``, ``wrong_layer``, ``shape``, ``other``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .model import compare, to_complex
+
+_SIG = (sp.exp,)
+
+
+def constant_ratio(ratios: list) -> float | None:
+    """The common value of the ratios, when they are all the same (a constant factor)."""
+    flat = [r for r in ratios if r == r]
+    flat = [x for r in flat for x in (r if isinstance(r, list) else [r])]
+    if len(flat) < 2:
+        return None
+    r0 = flat[0]
+    if all(abs(r - r0) <= 1e-6 * (1 + abs(r0)) for r in flat):
+        return r0
+    return None
+
+
+def factor_labels(c: float, n: int | None = None) -> tuple[list, str]:
+    """Labels for a constant ratio claim/reference = c."""
+    labels = []
+    if c < 0:
+        labels.append("sign")
+    a = abs(c)
+    words = []
+    named = {2.0: ("factor_2", "twice the right value"), 0.5: ("factor_half", "half the right value")}
+    if n and n > 2:
+        named[float(n)] = ("factor_N", f"N = {n} times the right value: the 1/N of the mean is missing")
+        named[1.0 / n] = ("factor_inv_N", f"1/N times the right value: an extra 1/N (N = {n})")
+    for value, (label, text) in named.items():
+        if abs(a - value) <= 1e-6 * value:
+            labels.append(label)
+            words.append(text)
+            break
+    else:
+        if abs(a - 1) > 1e-6:
+            labels.append("factor")
+            words.append(f"{a:.6g} times the right value")
+    if c < 0:
+        words.insert(0, "the sign is flipped")
+    return labels, "; ".join(words)
+
+
+def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation_derivs=()):
+    """Labels and sentences for a wrong scalar (or matrix) claim."""
+    labels, words = [], []
+    c = constant_ratio(comp.ratio) if comp.ratio else None
+    if c is None:
+        c = _symbolic_ratio(reference, claim)
+    if c is not None:
+        lab, text = factor_labels(c)
+        return lab or ["other"], [text] if text else []
+    if of_expr is not None and not isinstance(of_expr, sp.MatrixBase):
+        if compare(of_expr, claim).equal:
+            return ["function_instead_of_derivative"], ["the right-hand side is the function itself, "
+                                                        "not its derivative"]
+    # missing activation derivative: claim * f'(z) is a constant multiple of the reference
+    for fp in list(activation_derivs) + _activation_derivatives(reference):
+        r = _symbolic_ratio(reference, claim * fp)
+        if r is not None:
+            lab, text = factor_labels(r)
+            return lab + ["missing_activation_derivative"], [
+                (text + "; " if text else "") + f"the activation derivative {sp.sstr(fp)} is missing"]
+    if not isinstance(reference, sp.MatrixBase) and not isinstance(claim, sp.MatrixBase):
+        if _symbolic_ratio(-reference, claim) is not None:
+            return ["sign"], ["the sign is flipped"]
+    return ["other"], ["no simple relation to the right value was found"]
+
+
+def _symbolic_ratio(reference, claim):
+    if isinstance(reference, sp.MatrixBase) or isinstance(claim, sp.MatrixBase):
+        return None
+    try:
+        r = sp.cancel(sp.together(claim / reference))
+    except (ZeroDivisionError, TypeError, ValueError, sp.PolynomialError):
+        return None
+    if r.is_number:
+        c = to_complex(r)
+        return None if c is None or c.real == 0 else c.real
+    return None
+
+
+def _activation_derivatives(reference) -> list:
+    """Candidate f'(z) factors found in the reference: sigma'(z) for each exp(-z) it contains."""
+    if isinstance(reference, sp.MatrixBase):
+        return []
+    out = []
+    for e in reference.atoms(sp.exp):
+        arg = -e.args[0]
+        if arg.is_Symbol:
+            s = 1 / (1 + sp.exp(-arg))
+            out.append(s * (1 - s))
+    for t in reference.atoms(sp.tanh):
+        out.append(1 - t ** 2)
+    for h in reference.atoms(sp.Heaviside):
+        out.append(h)
+    return out

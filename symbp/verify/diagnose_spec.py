@@ -1,0 +1,191 @@
+"""Diagnoses of wrong claims in a spec's setting, and the correct formula to show.
+
+Contract: :func:`diagnose_spec` combines the value-level recognisers of
+:mod:`symbp.verify.diagnose` (constant factor, sign, missing activation derivative) with repairs
+of the formula itself: it shifts the layer of one symbol (``wrong_layer``) and transposes a factor
+or the whole right-hand side (``transposed``), alone and together, and re-checks each repaired
+formula; a repair that makes the claim correct names the mistake. :func:`correct_formula`
+writes the right-hand side the derivation gives, in the claim's layout, in LaTeX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sympy as sp
+
+from ..claims import ast as A
+from .diagnose import constant_ratio, diagnose_scalar, factor_labels
+from .resolve import classify, layer_value
+
+MAX_REPAIRS = 40
+REPAIR_SECONDS = 1.5
+
+
+def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
+    labels, words = [], []
+    if res["status"] == "wrong":
+        comp = res["comp"]
+        c = constant_ratio(comp.ratio)
+        if c is not None:
+            labels, text = factor_labels(c, res["inst"].n)
+            words.append(text)
+        elif not isinstance(res["reference"], sp.MatrixBase):
+            lab, w = diagnose_scalar(res["reference"], res["claim"], comp)
+            if lab != ["other"]:
+                labels, words = lab, w
+        if labels:
+            return labels, words
+    rep = _repairs(claim, aliases, functions, d)
+    if rep:
+        return rep
+    if res["status"] == "shape":
+        return ["shape"], [res["message"]]
+    return ["other"], ["no simple relation to the derived value was found"]
+
+
+def _map(node, fn):
+    new = fn(node)
+    if new is not None:
+        return new
+    if not isinstance(node, A.Node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, A.Node):
+            changes[f.name] = _map(v, fn)
+        elif isinstance(v, tuple) and v and any(isinstance(x, (A.Node, tuple)) for x in v):
+            changes[f.name] = tuple(
+                _map(x, fn) if isinstance(x, A.Node) else
+                tuple(_map(y, fn) if isinstance(y, A.Node) else y for y in x) if isinstance(x, tuple)
+                else x for x in v)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _shift(layer, delta):
+    if isinstance(layer, int):
+        return layer + delta
+    s = str(layer)
+    base = s[0]
+    off = int(s[1:] or 0) if len(s) > 1 else 0
+    off += delta
+    return base + (f"+{off}" if off > 0 else f"{off}" if off < 0 else "")
+
+
+def _layer_edits(side):
+    syms = [n for n in A.walk(side) if isinstance(n, A.Sym) and n.ref.layer is not None
+            and not (isinstance(n.ref.layer, str) and not n.ref.layer[0] in "lL")]
+    edits = []
+    for target in {id(s): s for s in syms}.values():
+        for delta in (-1, 1):
+            new_ref = dataclasses.replace(target.ref, layer=_shift(target.ref.layer, delta))
+            edits.append((f"{_name(target.ref)} should be {_name(new_ref)}",
+                          lambda n, t=target, r=new_ref: A.Sym(r, n.pos) if n is t else None))
+    return edits
+
+
+def _transpose_edits(side):
+    edits = [("the right-hand side is transposed", None)]
+    for n in A.walk(side):
+        if isinstance(n, A.BinOp) and n.op in ("mul", "matmul"):
+            swapped = A.BinOp(n.op, A.Transpose(n.right), A.Transpose(n.left), n.pos)
+            edits.append(("the factors are in the wrong order or transposed",
+                          lambda m, t=n, s=swapped: s if m is t else None))
+            plain = A.BinOp(n.op, n.right, n.left, n.pos)
+            edits.append(("the factors are in the wrong order",
+                          lambda m, t=n, s=plain: s if m is t else None))
+    return edits
+
+
+def _apply(side, edit):
+    if edit is None:
+        return A.Transpose(side)
+    return _map(side, edit)
+
+
+def _repairs(claim, aliases, functions, d):
+    from .spec_check import check_in_spec
+
+    import time
+
+    side = claim.sides[-1]
+    if any(isinstance(n, (A.Deriv, A.Matrix)) for n in A.walk(side)):
+        return None
+    start = time.monotonic()
+    base = (claim.lhs,)
+    tried = 0
+    layer_edits = _layer_edits(side)
+    trans_edits = _transpose_edits(side)
+    plans = [([le], ["wrong_layer"]) for le in layer_edits] + \
+            [([te], ["transposed"]) for te in trans_edits] + \
+            [([le, te], ["wrong_layer", "transposed"]) for le in layer_edits for te in trans_edits]
+    for plan, labels in plans:
+        if tried >= MAX_REPAIRS or time.monotonic() - start > REPAIR_SECONDS:
+            break
+        tried += 1
+        new = side
+        for _, edit in plan:
+            new = _apply(new, edit)
+        mutated = A.Claim(claim.text, base + (new,), ("eq",))
+        try:
+            v = check_in_spec(mutated, d, aliases, functions, 1, numeric_only=True)
+        except Exception:  # a repair that cannot be checked is simply not the answer
+            continue
+        if v.verdict == "correct":
+            return labels, [w for w, _ in plan]
+    return None
+
+
+def _name(ref):
+    s = ref.base + ("hat" if ref.hat else "")
+    return s + (f"_{{{ref.layer}}}" if ref.layer is not None else "")
+
+
+def correct_formula(d, claim, den, layout, res, aliases) -> str:
+    """The right-hand side the derivation gives, in the claim's layout (LaTeX)."""
+    from ..printing.scalar import print_expr
+
+    if den is None:
+        return ""
+    depth = len(d.spec.model.sizes) - 1
+    general = isinstance(den.layer, str) and den.layer.startswith("l")
+    lv = layer_value(den.layer, res.get("l"), depth)
+    if lv is None:
+        lv = depth
+    ltxt = str(den.layer) if general else str(lv)
+    prev = f"{ltxt}-1" if general else str(lv - 1)
+    nxt = f"{ltxt}+1" if general else str(lv + 1)
+    element = any(r for r in _refs_indices(claim))
+    target = {"z": f"delta{lv}", "delta": f"delta{lv}", "W": f"dW{lv}", "b": f"db{lv}"}.get(den.kind)
+    if element and target:
+        try:
+            return print_expr(d.equation(target).rhs, "latex") + r" \quad\text{(symbp's index form)}"
+        except KeyError:
+            return ""
+    a_prev = "x" if (not general and lv - 1 == 0) else f"a^{{({prev})}}"
+    if den.kind == "W":
+        return (rf"\delta^{{({ltxt})}} ({a_prev})^T" if layout == "column"
+                else rf"({a_prev})^T \delta^{{({ltxt})}}")
+    if den.kind == "b":
+        return rf"\delta^{{({ltxt})}}" + (r" \text{ (summed over the samples)}" if res.get("inst") and res["inst"].n > 1 else "")
+    if den.kind in ("z", "delta"):
+        act = d.spec.model.layers[min(lv, depth) - 1].activation
+        fp = rf"{act.latex}'(z^{{({ltxt})}})" if not act.is_identity else "1"
+        if lv < depth or general:
+            return (rf"\left((W^{{({nxt})}})^T \delta^{{({nxt})}}\right) \odot {fp}" if layout == "column"
+                    else rf"\left(\delta^{{({nxt})}} (W^{{({nxt})}})^T\right) \odot {fp}")
+        try:
+            return d.equation(f"delta{depth}").matrix.latex()
+        except KeyError:
+            return ""
+    return ""
+
+
+def _refs_indices(claim):
+    for side in claim.sides:
+        for n in A.walk(side):
+            if isinstance(n, A.Sym) and n.ref.indices:
+                yield n.ref
+            if isinstance(n, A.Deriv) and n.wrt.indices:
+                yield n.wrt

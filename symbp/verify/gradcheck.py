@@ -1,0 +1,190 @@
+"""Compare a hand-written NumPy backward function with the derived gradients.
+
+Contract: :func:`load_function` imports the user's own Python file by path (``file.py:function``;
+this runs their code, which is the point of the command) and :func:`gradcheck` calls the
+function on random data of the spec's sizes. Arguments are matched by name: ``X``/``x``/
+``inputs``, ``y``/``Y``/``targets``, ``W1``, ``b1``, ... (``W``/``b`` for one layer), forward
+values ``z1``, ``a1``, ..., ``a{L}``/``yhat``/``outputs``. The returned gradients (a tuple in the
+order of the function's ``return`` names such as ``dW1, dW2, db1, db2`` or ``grad_W, grad_b``, or
+a dict) are compared parameter by parameter with the derivation; mismatches are diagnosed
+(constant factor N, 1/N, 2, 1/2, sign; wrong shape).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SymbpError
+from ..evaluate import evaluate
+from .diagnose import factor_labels
+
+
+class GradcheckError(SymbpError):
+    """The function could not be loaded or called."""
+
+
+@dataclass
+class ParamResult:
+    param: str
+    status: str                     # ok | wrong | shape | missing
+    message: str = ""
+    diagnosis: list = field(default_factory=list)
+
+
+@dataclass
+class GradcheckReport:
+    function: str
+    n: int
+    results: list
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "ok" for r in self.results)
+
+    def to_text(self) -> str:
+        lines = [f"gradcheck {self.function} on random data (N = {self.n} samples)"]
+        for r in self.results:
+            lines.append(f"  {('d' + r.param):<6} {r.status.upper():<6} {r.message}")
+        bad = sum(r.status != "ok" for r in self.results)
+        lines.append(f"{len(self.results) - bad} of {len(self.results)} gradients match")
+        return "\n".join(lines) + "\n"
+
+
+def load_function(target: str):
+    """``path/to/file.py:function`` -> (function, return names). Runs the user's file."""
+    if ":" not in target:
+        raise GradcheckError(f"{target!r}: expected path/to/file.py:function")
+    path, name = target.rsplit(":", 1)
+    p = Path(path)
+    if not p.is_file():
+        raise GradcheckError(f"{path}: no such file")
+    if not name.isidentifier():
+        raise GradcheckError(f"{name!r} is not a function name")
+    spec = importlib.util.spec_from_file_location(f"_symbp_user_{p.stem}", p)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file failed: report it, no traceback
+        raise GradcheckError(f"{path}: importing the file failed: {type(exc).__name__}: {exc}") from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise GradcheckError(f"{path} has no function {name!r}")
+    return fn, _return_names(p.read_text(encoding="utf-8"), name)
+
+
+def _return_names(source: str, name: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Return) and isinstance(sub.value, ast.Tuple):
+                    return [e.id if isinstance(e, ast.Name) else "" for e in sub.value.elts]
+    return []
+
+
+def _param_of(gname: str, params: list[str]) -> str | None:
+    m = re.match(r"^(?:d|grad_?|g)(W|b|w)(\d*)$", gname)
+    if not m:
+        return None
+    kind, num = m.group(1).upper() if m.group(1) == "w" else m.group(1), m.group(2)
+    if not num:
+        num = "1" if len([p for p in params if p.startswith(kind)]) == 1 else ""
+    cand = f"{kind}{num}"
+    return cand if cand in params else None
+
+
+def gradcheck(d, fn, return_names=(), *, n: int = 7, seed: int = 0) -> GradcheckReport:
+    """Call ``fn`` on random data and compare its gradients with the derivation ``d``."""
+    rng = np.random.default_rng(seed)
+    sizes = d.spec.model.sizes
+    depth = len(sizes) - 1
+    for _ in range(50):
+        params = {}
+        for l in range(1, depth + 1):
+            params[f"W{l}"] = rng.uniform(0.05, 0.6, (sizes[l - 1], sizes[l]))
+            params[f"b{l}"] = rng.uniform(0.0, 0.2, sizes[l])
+        X = rng.uniform(0.05, 0.95, (n, sizes[0]))
+        Y = rng.uniform(0.05, 0.95, (n, sizes[-1])).round()
+        Y = np.clip(Y, 0, 1)
+        with np.errstate(all="ignore"):
+            values = evaluate(d, params, X, Y)
+        grads = {p: values["d" + p] for p in d.params}
+        if all(np.all(np.isfinite(g)) for g in grads.values()):
+            break
+    else:
+        raise GradcheckError("the derived gradient is not finite at any random point "
+                             "(an ill-posed loss, e.g. a log of a ReLU output)")
+    env = {"X": X, "x": X, "inputs": X, "X_train": X, "y": Y, "Y": Y, "targets": Y, "t": Y,
+           "y_true": Y, "N": n}
+    env.update(params)
+    if depth == 1:
+        env.update(W=params["W1"], b=params["b1"])
+    for l in range(1, depth + 1):
+        env[f"z{l}"] = values[f"z{l}"]
+        env[f"a{l}"] = values["yhat"] if l == depth else values[f"a{l}"]
+    for alias in ("yhat", "y_pred", "outputs", "output", "a_out"):
+        env[alias] = values["yhat"]
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise GradcheckError("cannot read the function's parameters") from None
+    kwargs = {}
+    for pname in sig.parameters:
+        if pname not in env:
+            raise GradcheckError(f"the function's parameter {pname!r} is not one symbp knows "
+                                 f"(known: {', '.join(sorted(set(env) - {'N'}))})")
+        kwargs[pname] = np.array(env[pname], copy=True)
+    try:
+        with np.errstate(all="ignore"):
+            out = fn(**kwargs)
+    except Exception as exc:
+        raise GradcheckError(f"calling the function failed: {type(exc).__name__}: {exc}") from None
+    if isinstance(out, dict):
+        got = {(_param_of(k, d.params) or k): v for k, v in out.items()}
+    else:
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        names = list(return_names) if len(return_names) == len(out) else []
+        got = {}
+        for i, v in enumerate(out):
+            p = _param_of(names[i], d.params) if names else None
+            got[p or (d.params[i] if i < len(d.params) else f"#{i}")] = v
+    results = [_compare(p, got.get(p), grads[p], n) for p in d.params]
+    return GradcheckReport(getattr(fn, "__name__", "function"), n, results)
+
+
+def _compare(p: str, mine, derived: np.ndarray, n: int) -> ParamResult:
+    if mine is None:
+        return ParamResult(p, "missing", "the function returns no gradient for " + p)
+    mine = np.asarray(mine, dtype=float)
+    if mine.shape != derived.shape:
+        if mine.size == derived.size:
+            mine = mine.reshape(derived.shape)
+        else:
+            return ParamResult(p, "shape", f"shape {mine.shape}, but {p} has shape "
+                               f"{derived.shape}", ["shape"])
+    if np.allclose(mine, derived, rtol=1e-6, atol=1e-10):
+        return ParamResult(p, "ok", "matches the derived gradient")
+    mask = np.abs(derived) > 1e-12
+    ratios = mine[mask] / derived[mask]
+    if ratios.size and np.allclose(ratios, ratios[0], rtol=1e-6):
+        labels, text = factor_labels(float(ratios[0]), n)
+        c = float(ratios[0])
+        shown = f"{c:.6g}"
+        if abs(c - n) < 1e-9 * n:
+            shown = "N"
+        elif abs(c * n - 1) < 1e-9:
+            shown = "1/N"
+        return ParamResult(p, "wrong", f"d{p} = {shown} x derived" + (f": {text}" if text else ""), labels)
+    err = float(np.max(np.abs(mine - derived)))
+    return ParamResult(p, "wrong", f"differs from the derived gradient (max abs difference "
+                       f"{err:.3g}), not by a constant factor", ["other"])

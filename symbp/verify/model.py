@@ -1,0 +1,275 @@
+"""Scalar models and the comparison of two expressions (symbolic and numeric).
+
+Contract: a :class:`ScalarModel` is a set of scalar definitions ``symbol := expression`` over
+leaf symbols. ``canonical(e)`` substitutes the definitions until only leaves remain (symbols in
+``cut`` are kept: pre-activations stay leaves, as textbooks treat them); ``derivative(e, v)`` is
+the total derivative of ``e`` with respect to ``v`` through every definition, including the cut
+ones (the chain rule). :func:`compare` decides whether two expressions are equal: numerically at
+random points (a point where they differ is a counterexample) and symbolically
+(``expand``/``cancel`` first, ``simplify`` under a time budget). Nothing here reads user text.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+SIMPLIFY_SECONDS = 1.0
+
+
+class Unresolvable(Exception):
+    """A symbol or derivative of a claim has no meaning in the setting (verdict unverifiable)."""
+
+
+@dataclass
+class ScalarModel:
+    """Definitions ``symbol -> expression``; ``cut`` symbols are not substituted by canonical()."""
+
+    defs: dict = field(default_factory=dict)
+    cut: set = field(default_factory=set)
+    _dmemo: dict = field(default_factory=dict, repr=False)
+    _cmemo: dict = field(default_factory=dict, repr=False)
+
+    def define(self, sym: sp.Symbol, expr: sp.Expr, cut: bool = False) -> None:
+        self.defs[sym] = expr
+        if cut:
+            self.cut.add(sym)
+
+    def canonical(self, e):
+        """Substitute definitions (not the cut ones) until only leaves remain."""
+        if isinstance(e, sp.MatrixBase):
+            return e.applyfunc(self.canonical)
+        e = sp.sympify(e) if not isinstance(e, sp.Basic) else e
+        for _ in range(64):
+            subs = {s: self._canon_sym(s) for s in e.free_symbols
+                    if s in self.defs and s not in self.cut}
+            if not subs:
+                return e
+            e = e.xreplace(subs)
+        raise Unresolvable("the definitions are circular")
+
+    def _canon_sym(self, s):
+        if s not in self._cmemo:
+            self._cmemo[s] = self.canonical(self.defs[s])
+        return self._cmemo[s]
+
+    def expand_all(self, e):
+        """Substitute every definition, the cut ones included (fully consistent form)."""
+        if isinstance(e, sp.MatrixBase):
+            return e.applyfunc(self.expand_all)
+        for _ in range(64):
+            subs = {s: self.defs[s] for s in e.free_symbols if s in self.defs}
+            if not subs:
+                return e
+            e = e.xreplace(subs)
+        raise Unresolvable("the definitions are circular")
+
+    def derivative(self, e, v: sp.Symbol):
+        """Total derivative de/dv through the definitions (chain rule)."""
+        if isinstance(e, sp.MatrixBase):
+            return e.applyfunc(lambda x: self.derivative(x, v))
+        out = sp.diff(e, v)
+        for u in e.free_symbols:
+            if u == v or u not in self.defs:
+                continue
+            du = self._dsym(u, v)
+            if du != 0:
+                out += sp.diff(e, u) * du
+        return out
+
+    def _dsym(self, u, v):
+        key = (u, v)
+        if key not in self._dmemo:
+            self._dmemo[key] = None  # cycle guard
+            self._dmemo[key] = self.derivative(self.defs[u], v)
+        if self._dmemo[key] is None:
+            raise Unresolvable("the definitions are circular")
+        return self._dmemo[key]
+
+    def depends(self, e, v) -> bool:
+        """Whether ``e`` depends on ``v`` through the definitions."""
+        seen, stack = set(), list(getattr(e, "free_symbols", ()))
+        while stack:
+            s = stack.pop()
+            if s == v:
+                return True
+            if s in seen:
+                continue
+            seen.add(s)
+            if s in self.defs:
+                stack.extend(self.defs[s].free_symbols)
+        return False
+
+
+# --- comparison --------------------------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    equal: bool | None          # True, False, or None (undecided)
+    symbolic: bool | None       # difference simplified to zero (None: not decided)
+    numeric: bool | None        # equal at every valid random point (None: no valid point)
+    point: dict | None = None   # counterexample: leaf -> value
+    left: object = None         # value of the reference at the point
+    right: object = None        # value of the claim at the point
+    ratio: list = field(default_factory=list)   # claim/reference at the valid points
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise TimeoutError after ``seconds`` (main thread only; elsewhere no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def is_zero(e, seconds: float = SIMPLIFY_SECONDS) -> bool | None:
+    """True if ``e`` simplifies to zero, False if it is a nonzero number, None if undecided."""
+    if isinstance(e, sp.MatrixBase):
+        results = [is_zero(x, seconds) for x in e]
+        return True if all(r is True for r in results) else (
+            False if any(r is False for r in results) else None)
+    try:
+        with time_limit(seconds):
+            if e == 0:
+                return True
+            e = _exp_as_symbols(e)
+            c = sp.cancel(sp.together(e))
+            if c == 0:
+                return True
+            if c.is_Number:
+                return False
+            e2 = e.rewrite(sp.exp) if e.has(sp.tanh, sp.sinh, sp.cosh) else e
+            if sp.simplify(e2) == 0:
+                return True
+    except (TimeoutError, RecursionError, TypeError, ValueError, ZeroDivisionError,
+            NotImplementedError, AttributeError, sp.PolynomialError):
+        return None
+    return None
+
+
+def _exp_as_symbols(e):
+    """exp(z) -> U_z and exp(-z) -> 1/U_z for symbols z, so that sigmoid algebra is rational."""
+    subs = {}
+    for atom in e.atoms(sp.exp):
+        arg = atom.args[0]
+        sym, sign = (arg, 1) if arg.is_Symbol else ((-arg, -1) if (-arg).is_Symbol else (None, 0))
+        if sym is not None:
+            u = sp.Symbol(f"_U_{sym.name}", positive=True)
+            subs[atom] = u if sign == 1 else 1 / u
+    return e.xreplace(subs) if subs else e
+
+
+def to_complex(v) -> complex | None:
+    try:
+        c = complex(sp.N(v, 15)) if isinstance(v, sp.Basic) else complex(v)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    if not (math.isfinite(c.real) and math.isfinite(c.imag)) or abs(c.imag) > 1e-9 * (1 + abs(c.real)):
+        return None
+    return c
+
+
+def values_equal(a, b, rtol: float = 1e-7) -> bool | None:
+    """Numeric equality of two numbers or matrices; None when a value is not finite."""
+    if isinstance(a, sp.MatrixBase) or isinstance(b, sp.MatrixBase):
+        if not (isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase)):
+            a = a if isinstance(a, sp.MatrixBase) else sp.Matrix([[a]])
+            b = b if isinstance(b, sp.MatrixBase) else sp.Matrix([[b]])
+        if a.shape != b.shape:
+            return False
+        res = [values_equal(x, y, rtol) for x, y in zip(a, b)]
+        return False if any(r is False for r in res) else (None if any(r is None for r in res) else True)
+    ca, cb = to_complex(a), to_complex(b)
+    if ca is None or cb is None:
+        return None
+    return abs(ca - cb) <= rtol * (1 + max(abs(ca), abs(cb)))
+
+
+def sample_points(leaves, rng: random.Random, count: int, positive: bool = False):
+    """Random points: half in (0.05, 0.95) (valid for logs and probabilities), half in (-2, 2)."""
+    leaves = sorted(leaves, key=lambda s: s.name)
+    for t in range(count):
+        point = {}
+        for s in leaves:
+            if t % 2 == 0 or positive:
+                v = rng.uniform(0.05, 0.95)
+            else:
+                v = rng.uniform(-2, 2)
+            point[s] = sp.Float(round(v, 4), 15)
+        yield point
+
+
+def compare(reference, claim, leaves=None, *, seed: int = 0, points: int = 16,
+            full=None, positive: bool = False, point_list=None,
+            symbolic: bool = True) -> Comparison:
+    """Compare ``claim`` with ``reference`` (SymPy expressions or matrices in the same leaves).
+
+    ``full`` optionally maps both to a fully consistent form before the numeric check (a callable).
+    """
+    if isinstance(reference, sp.MatrixBase) != isinstance(claim, sp.MatrixBase) or (
+            isinstance(reference, sp.MatrixBase) and reference.shape != claim.shape):
+        return Comparison(False, None, False)
+    diff = claim - reference
+    if leaves is None:
+        leaves = set(getattr(reference, "free_symbols", set())) | set(
+            getattr(claim, "free_symbols", set()))
+    rng = random.Random(seed)
+    valid, ratios = 0, []
+    for point in (point_list if point_list is not None else
+                  sample_points(leaves, rng, points, positive)):
+        a = _at(reference, point)
+        b = _at(claim, point)
+        eq = values_equal(a, b)
+        if eq is None:
+            continue
+        valid += 1
+        ratios.append(_ratio(b, a))
+        if eq is False:
+            return Comparison(False, None, False, point, a, b, ratios)
+    numeric = True if valid >= 3 else None
+    if not symbolic:
+        return Comparison(numeric, None, numeric, ratio=ratios)
+    sym = is_zero(diff)
+    if sym is None and diff.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs):
+        sym = None
+    equal = True if (numeric and sym) else None
+    if numeric and sym is None and diff.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs):
+        equal = True  # piecewise: decided branch by branch at the sampled points
+    return Comparison(equal, sym, numeric, ratio=ratios)
+
+
+def _at(e, point):
+    if isinstance(e, sp.MatrixBase):
+        return e.xreplace(point).evalf(15)
+    return sp.sympify(e).xreplace(point).evalf(15) if isinstance(e, sp.Basic) else e
+
+
+def _ratio(b, a):
+    if isinstance(a, sp.MatrixBase):
+        out = []
+        for x, y in zip(b, a):
+            cx, cy = to_complex(x), to_complex(y)
+            if cx is not None and cy is not None and abs(cy) > 1e-12:
+                out.append((cx / cy).real)
+        return out
+    cx, cy = to_complex(b), to_complex(a)
+    if cx is None or cy is None or abs(cy) < 1e-12:
+        return []
+    return [(cx / cy).real]

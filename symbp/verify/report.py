@@ -1,0 +1,53 @@
+"""Reports of verdicts: text for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+
+from .verdict import Verdict
+
+
+def exit_code(verdicts: list[Verdict], bad_input: bool = False) -> int:
+    """0 all checked claims correct, 1 some wrong, 2 bad input (a claim that cannot be parsed)."""
+    if any(v.verdict == "wrong" for v in verdicts):
+        return 1
+    return 2 if bad_input else 0
+
+
+def render_text(verdicts: list[Verdict], title: str = "") -> str:
+    out = [title] if title else []
+    skipped = [v for v in verdicts if v.verdict == "skipped"]
+    for v in verdicts:
+        if v.verdict == "skipped":
+            continue
+        where = f"line {v.line}: " if v.line is not None else ""
+        out.append(f"{where}{v.text}")
+        out.append(f"  verdict: {v.verdict.upper()}" + (f" ({v.reason})" if v.reason else ""))
+        if v.verdict == "wrong":
+            ce = v.counterexample or {}
+            if ce.get("at"):
+                at = ", ".join(f"{k} = {val}" for k, val in list(ce["at"].items())[:12])
+                out.append(f"  counterexample: at {at}")
+            if ce.get("expected") or ce.get("claimed"):
+                out.append(f"    derived value: {ce.get('expected', '')}")
+                out.append(f"    claimed value: {ce.get('claimed', '')}")
+            if v.diagnosis:
+                out.append(f"  diagnosis: {', '.join(v.diagnosis)}" +
+                           (f": {'; '.join(w for w in v.explanation if w)}" if v.explanation else ""))
+            if v.correct:
+                out.append(f"  correct: {v.correct}")
+        out.append("")
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in ("correct", "wrong", "unverifiable")}
+    out.append(f"{counts['correct']} correct, {counts['wrong']} wrong, {counts['unverifiable']} "
+               f"unverifiable, {len(skipped)} skipped (no derivative)")
+    if skipped:
+        shown = ", ".join(f"line {v.line}" if v.line is not None else v.text[:30] for v in skipped[:20])
+        out.append(f"skipped: {shown}" + (" ..." if len(skipped) > 20 else ""))
+    return "\n".join(out) + "\n"
+
+
+def render_json(verdicts: list[Verdict], source: str = "") -> str:
+    counts = {k: sum(v.verdict == k for v in verdicts)
+              for k in ("correct", "wrong", "unverifiable", "skipped")}
+    return json.dumps({"source": source, "counts": counts,
+                       "claims": [v.to_dict() for v in verdicts]}, indent=2, default=str) + "\n"

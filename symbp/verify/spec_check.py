@@ -1,0 +1,464 @@
+"""Claims in the setting of a spec: resolve the notation onto a concrete instance and compare.
+
+Contract: :func:`check_in_spec` instantiates the spec's network at small sizes (the spec's widths
+capped at 4, then random distinct widths so that a transposed factor cannot hide behind a
+square matrix), with one sample unless the claim mentions the batch (N, m, an index n). Every
+symbol of the claim becomes an element, vector or matrix of the instance, in the claim's layout:
+``column`` (textbook z = W a + b, vectors are columns, rows of W are output units) or ``row``
+(symbp's z = a W + b). A general layer ``l`` is tried at every layer where the formula makes
+sense. The claim is correct in a layout when it matches the derivation for every layer, size and
+index tried; it is accepted when it is correct in either layout, and the report says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+
+import numpy as np
+import sympy as sp
+
+from ..claims import ClaimParseError, Resolver, to_sympy
+from ..claims import ast as A
+from ..claims.convert import FUNCTIONS
+from .diagnose import constant_ratio, diagnose_scalar, factor_labels
+from .instance import Instance
+from .model import Unresolvable, compare, to_complex
+from .printing import fmt_point, fmt_value, latex_of
+from .resolve import Meaning, classify, layer_value, uses_general_layer
+from .verdict import Verdict
+
+LAYOUTS = ("column", "row")
+_DERIVATIONS: dict = {}
+
+
+def derivation_of(spec):
+    from ..derive import Derivation, derive
+    from ..spec import load_spec
+
+    if isinstance(spec, Derivation):
+        return spec
+    if not hasattr(spec, "model"):
+        spec = load_spec(spec)
+    key = spec.digest
+    if key not in _DERIVATIONS:
+        _DERIVATIONS[key] = derive(spec)
+    return _DERIVATIONS[key]
+
+
+class SpecResolver(Resolver):
+    def __init__(self, inst: Instance, layout: str, l, context: int, aliases: dict, functions,
+                 index_values: dict, denominator_kind: str | None):
+        self.inst, self.layout, self.l, self.c = inst, layout, l, context
+        self.aliases, self.functions = aliases, functions
+        self.values = index_values          # letter -> 1-based int
+        self.den_kind = denominator_kind
+        self.sizes: dict = {}
+        self.depth = 0
+
+    # -- meaning -------------------------------------------------------------------------------
+    def meaning(self, ref) -> Meaning:
+        return classify(ref, self.aliases)
+
+    def tensor_of(self, m: Meaning) -> str:
+        inst = self.inst
+        layer = layer_value(m.layer, self.l, inst.depth)
+        if layer is None and m.kind in ("z", "W", "b", "delta"):
+            layer = self.c
+        if layer is None and m.kind == "a":
+            layer = self.c if self.den_kind in (None, "z", "delta", "a", "yhat") else self.c - 1
+        try:
+            return inst.tensor(m.kind, layer)
+        except KeyError:
+            raise Unresolvable(f"layer {layer} of {m.kind} does not exist in this network "
+                               f"({inst.depth} layers)") from None
+
+    def whole(self, arr: np.ndarray) -> sp.Matrix:
+        mat = sp.Matrix(arr.reshape(1, -1)) if arr.ndim == 1 else sp.Matrix(arr)
+        return mat.T if self.layout == "column" else mat
+
+    def element(self, name: str, arr: np.ndarray, idx: tuple):
+        idx = tuple(int(i) - 1 for i in idx)
+        if arr.ndim == 1:
+            full = idx[-1:] if len(idx) == 1 else None
+        elif name.startswith(("W", "dW")):
+            if len(idx) == 1 and 1 in arr.shape:  # w_j of a layer with one input or one output
+                full = (idx[0], 0) if arr.shape[1] == 1 else (0, idx[0])
+            else:
+                full = idx if self.layout == "row" else idx[::-1]
+        else:  # (N, d) activations: one index is the unit; two are (sample, unit) / (unit, sample)
+            full = (0, idx[0]) if len(idx) == 1 else (idx if self.layout == "row" else idx[::-1])
+        if full is None or len(full) != arr.ndim or any(not 0 <= i < s for i, s in zip(full, arr.shape)):
+            raise Unresolvable(f"the index {tuple(i + 1 for i in idx)} does not fit {name} "
+                               f"(shape {arr.shape})")
+        return arr[full]
+
+    # -- Resolver interface -------------------------------------------------------------------
+    def symbol(self, ref):
+        m = self.meaning(ref)
+        inst = self.inst
+        if m.kind == "formula":
+            self.depth += 1
+            if self.depth > 20:
+                raise Unresolvable("the notation aliases refer to each other in a circle")
+            try:
+                return to_sympy(m.formula, self, functions=self.functions)
+            finally:
+                self.depth -= 1
+        if m.kind == "loss":
+            return inst.loss
+        if m.kind == "N":
+            return sp.Integer(inst.n)
+        if m.kind == "lr":
+            return sp.Symbol("alpha", positive=True)
+        name = self.tensor_of(m)
+        return self._value(name, inst.arrays[name], ref)
+
+    def _value(self, name, arr, ref):
+        if not ref.indices:
+            return self.whole(arr)
+        idx = []
+        for letter in ref.indices:
+            if letter.isdigit():
+                idx.append(int(letter))
+            elif letter in self.values:
+                idx.append(self.values[letter])
+            else:
+                return sp.IndexedBase(f"{name}|{self.layout}")[tuple(
+                    sp.Symbol(x, integer=True) if not x.isdigit() else sp.Integer(int(x))
+                    for x in ref.indices)]
+        return self.element(name, arr, tuple(idx))
+
+    def index(self, name):
+        return sp.Symbol(name, integer=True)
+
+    def sum_bounds(self, index):
+        if index not in self.sizes:
+            raise Unresolvable(f"the range of the summation index {index} is unknown")
+        return sp.Integer(1), sp.Integer(self.sizes[index])
+
+    def loss(self):
+        return self.inst.loss
+
+    def derivative(self, of, wrt, ref):
+        inst = self.inst
+        if of == inst.loss:
+            m = self.meaning(ref)
+            if m.kind in ("loss", "N", "lr", "formula"):
+                raise Unresolvable("a derivative with respect to a quantity that is not a tensor")
+            name = self.tensor_of(m)
+            return self._value(name, inst.grad_of_loss(name), dataclasses.replace(ref, transpose=False))
+        model = inst.model
+        if isinstance(wrt, sp.MatrixBase):
+            flat = list(wrt)
+            if isinstance(of, sp.MatrixBase):
+                of_l = list(of)
+                return sp.Matrix(len(of_l), len(flat), lambda i, j: model.canonical(
+                    model.derivative(of_l[i], flat[j])))
+            return wrt.applyfunc(lambda w: model.canonical(model.derivative(of, w)))
+        if isinstance(of, sp.MatrixBase):
+            return of.applyfunc(lambda e: model.canonical(model.derivative(e, wrt)))
+        return model.canonical(model.derivative(of, wrt))
+
+    def function(self, name, args, primes):
+        if not args or not isinstance(args[0], sp.MatrixBase) or len(args) != 1:
+            return None
+        if name not in FUNCTIONS or FUNCTIONS[name][0] != 1:
+            return None
+        build = FUNCTIONS[name][1]
+        t = sp.Dummy("t", real=True)
+        f = sp.diff(build(t), t, primes) if primes else build(t)
+        return args[0].applyfunc(lambda v: f.xreplace({t: v}))
+
+
+# --- the check ---------------------------------------------------------------------------------
+
+def _refs(claim):
+    out = []
+    for side in claim.sides:
+        for n in A.walk(side):
+            if isinstance(n, A.Sym):
+                out.append(n.ref)
+            elif isinstance(n, A.Deriv):
+                out.append(n.wrt)
+    return out
+
+
+def _general_layers(claim, aliases, depth) -> list:
+    metas = []
+    for ref in _refs(claim):
+        try:
+            metas.append(classify(ref, aliases))
+        except Unresolvable:
+            raise
+    if not any(uses_general_layer(m.layer) for m in metas):
+        return [None]
+    ok = []
+    for l in range(0, depth + 1):
+        good = True
+        for m in metas:
+            v = layer_value(m.layer, l, depth)
+            if v is None:
+                continue
+            lo = 0 if m.kind in ("a", "x") else 1
+            if not lo <= v <= depth:
+                good = False
+        if good:
+            ok.append(l)
+    if not ok:
+        raise Unresolvable("no layer of this network fits the layer indices of the formula")
+    return ok
+
+
+def _sizes_for(d, rng: random.Random, has_digits: bool):
+    spec_sizes = tuple(max(1, min(s, 4)) for s in d.spec.model.sizes)
+    if has_digits:
+        return [tuple(max(1, min(s, 6)) for s in d.spec.model.sizes)]
+    if all(s == 1 for s in d.spec.model.sizes):
+        return [spec_sizes]  # a scalar network: its formulas are scalar formulas
+    trials = [spec_sizes]
+    for _ in range(20):
+        r = tuple(rng.randint(2, 4) for _ in spec_sizes)
+        if all(a != b for a, b in zip(r, r[1:])):
+            trials.append(r)
+            break
+    return trials
+
+
+def _letters(claim):
+    lhs, all_letters, summed = set(), [], set()
+    for i, side in enumerate(claim.sides):
+        for n in A.walk(side):
+            refs = [n.ref] if isinstance(n, A.Sym) else [n.wrt] if isinstance(n, A.Deriv) else []
+            for r in refs:
+                for x in r.indices:
+                    if not x.isdigit() and x.isalpha():
+                        all_letters.append(x)
+                        if i == 0:
+                            lhs.add(x)
+            if isinstance(n, A.Sum) and n.index:
+                summed.add(n.index)
+    free = [x for x in dict.fromkeys(all_letters) if x not in summed or x in lhs]
+    return free, summed
+
+
+def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = False) -> Verdict:
+    d = derivation_of(spec)
+    rng = random.Random(seed)
+    depth = len(d.spec.model.sizes) - 1
+    layers = _general_layers(claim, aliases, depth)
+    refs = _refs(claim)
+    batch = any(classify(r, aliases).kind == "N" for r in refs if _safe(r, aliases)) or \
+        any("n" in r.indices for r in refs)
+    n = 3 if batch else 1
+    has_digits = any(x.isdigit() for r in refs for x in r.indices) or any(
+        len(r.indices) == 1 and _safe(r, aliases) and classify(r, aliases).kind == "W" for r in refs)
+    deriv = next((s for s in claim.sides if isinstance(s, A.Deriv)), None)
+    den = classify(deriv.wrt, aliases) if deriv is not None else None
+    free, summed = _letters(claim)
+    matrices = not any(r.indices for r in refs)
+    results = {}
+    for layout in (LAYOUTS if matrices or any(len(r.indices) > 1 for r in refs) else ("column",)):
+        results[layout] = _run_layout(claim, d, layout, layers, depth, den, aliases, functions,
+                                      n, has_digits, free, summed, rng, seed, numeric_only)
+    for layout, res in results.items():
+        if res["status"] == "correct":
+            note = f" ({layout} layout: {_LAYOUT_TEXT[layout]})" if matrices else ""
+            v = Verdict(claim.text, "correct", "matches the derivation" + note + res["note"],
+                        layout=layout if matrices else None, symbolic=res["symbolic"], numeric=True)
+            if res["symbolic"] is not True and not numeric_only:
+                v.verdict = "unverifiable"
+                v.reason = "numerically equal, but the symbolic comparison was inconclusive"
+            return v
+    for layout, res in results.items():
+        if res["status"] == "unverifiable" and "symbolic" in res.get("message", ""):
+            return Verdict(claim.text, "unverifiable", res["message"] + f" ({layout} layout)",
+                           layout=layout, numeric=True)
+    for status in ("wrong", "shape", "unverifiable"):
+        for layout, res in results.items():
+            if res["status"] == status:
+                return _report(claim, d, layout, res, matrices, aliases, functions, layers, den)
+    raise Unresolvable("nothing could be compared")
+
+
+_LAYOUT_TEXT = {"column": "z = W a + b, vectors are columns", "row": "z = a W + b, symbp's layout"}
+
+
+def _safe(r, aliases):
+    try:
+        classify(r, aliases)
+        return True
+    except Unresolvable:
+        return False
+
+
+def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, n, has_digits, free,
+                summed, rng, seed, numeric_only=False):
+    symbolic_done = False if numeric_only else None
+    for sizes in _sizes_for(d, rng, has_digits):
+        inst = Instance(d, sizes, n)
+        points = _consistent_points(inst, random.Random(seed), 10)
+        for l in layers:
+            context = layer_value(den.layer, l, depth) if den is not None else None
+            if context is None:
+                context = depth
+            probe = SpecResolver(inst, layout, l, context, aliases, functions, {},
+                                 den.kind if den else None)
+            ranges = _index_ranges(claim, probe, free + sorted(summed))
+            probe.sizes = ranges
+            combos = list(itertools.product(*[range(1, ranges.get(x, 1) + 1) for x in free]))
+            if len(combos) > 6:
+                combos = rng.sample(combos, 6)
+            for combo in combos:
+                r = SpecResolver(inst, layout, l, context, aliases, functions, dict(zip(free, combo)),
+                                 den.kind if den else None)
+                r.sizes = ranges
+                out = _compare_sides(claim, r, inst, points, functions, symbolic_done is None)
+                if out["status"] != "correct":
+                    out.update(sizes=sizes, l=l, combo=dict(zip(free, combo)), inst=inst)
+                    return out
+                if symbolic_done is None:
+                    symbolic_done = out["symbolic"]
+    return {"status": "correct", "symbolic": symbolic_done, "note": ""}
+
+
+def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
+    ranges = {}
+    for ref in _refs(claim):
+        if not ref.indices:
+            continue
+        m = probe.meaning(ref)
+        if m.kind in ("loss", "N", "lr", "formula"):
+            continue
+        name = probe.tensor_of(m)
+        arr = probe.inst.arrays[name]
+        if arr.ndim == 1:
+            dims = [arr.shape[0]]
+        elif name.startswith(("W", "dW")):
+            if len(ref.indices) == 1 and 1 in arr.shape:
+                dims = [max(arr.shape)]
+            else:
+                dims = list(arr.shape) if probe.layout == "row" else list(arr.shape[::-1])
+        else:
+            dims = [arr.shape[1]] if len(ref.indices) == 1 else (
+                list(arr.shape) if probe.layout == "row" else list(arr.shape[::-1]))
+        for x, size in zip(ref.indices, dims):
+            if x in letters:
+                ranges[x] = min(ranges.get(x, size), size)
+    return ranges
+
+
+def _consistent_points(inst: Instance, rng: random.Random, count: int) -> list:
+    m = inst.model
+    free = [s for s in inst.leaves if s not in m.defs]
+    zs = [inst.arrays[f"z{l}"] for l in range(1, inst.depth + 1) if f"z{l}" in inst.arrays]
+    pts = []
+    for t in range(count):
+        point = {s: sp.Float(round(rng.uniform(0.05, 0.95) if t % 2 == 0 else rng.uniform(-1.5, 1.5), 4))
+                 for s in sorted(free, key=lambda s: s.name)}
+        for arr in zs:
+            for s in arr.flat:
+                point[s] = m.canonical(m.defs[s]).xreplace(point).evalf(15)
+        pts.append(point)
+    return pts
+
+
+def _fill(value, r: SpecResolver):
+    def lookup(e):
+        base = str(e.base)
+        name, _ = base.split("|")
+        arr = r.inst.arrays[name]
+        return r.element(name, arr, tuple(int(i) for i in e.indices))
+
+    if isinstance(value, sp.MatrixBase):
+        return value.applyfunc(lambda x: _fill(x, r))
+    if isinstance(value, sp.Basic) and value.has(sp.Sum, sp.Indexed):
+        value = value.doit() if value.has(sp.Sum) else value
+        value = value.replace(lambda e: isinstance(e, sp.Indexed), lookup)
+        if value.has(sp.Indexed):
+            raise Unresolvable("an index of the formula is neither summed nor on the left side")
+    return value
+
+
+def _compare_sides(claim, r, inst, points, functions, symbolic):
+    values, problems = [], []
+    for i, side in enumerate(claim.sides):
+        try:
+            val = to_sympy(side, r, text=claim.text, functions=functions)
+            val = _fill(val, r)
+            if isinstance(val, sp.MatrixBase) and val.shape == (1, 1):
+                val = val[0, 0]
+            values.append((i, inst.model.canonical(val)))
+        except ClaimParseError as exc:
+            if "size mismatch" not in exc.problem.lower() and "shape" not in exc.problem.lower():
+                return {"status": "unverifiable", "message": f"side {i + 1}: {exc.problem}",
+                        "side": i}
+            return {"status": "shape", "message": f"side {i + 1}: {exc.problem}", "side": i}
+        except Unresolvable as exc:
+            if isinstance(side, A.Sym) and i == 0 and len(claim.sides) > 1:
+                continue  # a name for the derivative that follows (delta_output = dL/dyhat = ...)
+            return {"status": "unverifiable", "message": str(exc), "side": i}
+    ref_i = next((i for i, s in enumerate(claim.sides) if isinstance(s, A.Deriv)), None)
+    avail = dict(values)
+    if ref_i is None or ref_i not in avail:
+        ref_i = values[0][0] if values else None
+    if ref_i is None or len(values) < 2:
+        return {"status": "unverifiable", "message": "nothing to compare", "side": 0}
+    reference = avail[ref_i]
+    for i, val in values:
+        if i == ref_i:
+            continue
+        if isinstance(reference, sp.MatrixBase) != isinstance(val, sp.MatrixBase) or (
+                isinstance(val, sp.MatrixBase) and val.shape != reference.shape):
+            return {"status": "shape", "side": i, "reference": reference, "claim": val,
+                    "message": f"side {i + 1} has shape {_shape(val)} but the derivative has shape "
+                               f"{_shape(reference)}"}
+        numeric_only = not getattr(val, "free_symbols", set())
+        c = compare(reference, val, point_list=points, symbolic=symbolic)
+        if c.equal is False or c.numeric is False:
+            return {"status": "wrong", "side": i, "reference": reference, "claim": val, "comp": c}
+        if c.equal is None and not numeric_only:
+            return {"status": "unverifiable", "side": i, "message": "numerically equal, but the "
+                    "symbolic comparison was inconclusive"}
+    return {"status": "correct", "symbolic": True}
+
+
+def _shape(v):
+    return "x".join(map(str, v.shape)) if isinstance(v, sp.MatrixBase) else "1x1 (a scalar)"
+
+
+def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) -> Verdict:
+    from .diagnose_spec import diagnose_spec, correct_formula
+
+    text = claim.text
+    if res["status"] == "unverifiable":
+        return Verdict(text, "unverifiable", res.get("message", ""))
+    where = f" (in the {layout} layout, widths {res['sizes']}" + (
+        f", layer l = {res['l']}" if res.get("l") is not None else "") + ")"
+    v = Verdict(text, "wrong", "", layout=layout if matrices else None)
+    v.correct = correct_formula(d, claim, den, layout, res, aliases)
+    if res["status"] == "shape":
+        v.reason = "the shapes do not fit: " + res["message"] + where
+        v.counterexample = {"at": {"widths": str(res["sizes"])}, "expected": _shape(res.get("reference")) if res.get("reference") is not None else "",
+                            "claimed": res["message"], "side": res["side"]}
+        v.diagnosis, v.explanation = diagnose_spec(claim, d, layout, res, aliases, functions, layers)
+        if not v.diagnosis:
+            v.diagnosis, v.explanation = ["shape"], [res["message"]]
+        v.numeric = False
+        return v
+    c = res["comp"]
+    v.reason = f"side {res['side'] + 1} differs from the derived value" + where
+    v.counterexample = {"at": fmt_point(_short_point(c.point, res)), "expected": fmt_value(c.left),
+                        "claimed": fmt_value(c.right), "side": res["side"]}
+    v.numeric, v.symbolic = False, c.symbolic
+    v.diagnosis, v.explanation = diagnose_spec(claim, d, layout, res, aliases, functions, layers)
+    return v
+
+
+def _short_point(point, res):
+    """The leaves the two values depend on (all of them when there are few)."""
+    syms = set()
+    for key in ("reference", "claim"):
+        syms |= set(getattr(res.get(key), "free_symbols", set()))
+    return {k: v for k, v in (point or {}).items() if k in syms} or (point or {})

@@ -1,0 +1,56 @@
+"""The seeds' NumPy backward functions through gradcheck, with the right diagnosis."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import symbp
+from symbp.verify.gradcheck import gradcheck, load_function
+
+FIX = Path(__file__).parent / "fixtures" / "seed_backward.py"
+
+
+def _run(spec, name):
+    fn, names = load_function(f"{FIX}:{name}")
+    return gradcheck(symbp.derive(symbp.load_spec(spec)), fn, names)
+
+
+def test_seed000_factor_n():
+    rep = _run("seed000_sigmoid_mse", "seed000_backward")
+    assert not rep.ok
+    for r in rep.results:
+        assert r.status == "wrong" and "factor_N" in r.diagnosis
+    assert "dW2 = N x derived" in rep.to_text()
+
+
+def test_seed003_factor_half():
+    rep = _run("seed003_linear_regression", "seed003_gradient")
+    assert [r.diagnosis for r in rep.results] == [["factor_half"], ["factor_half"]]
+
+
+def test_seed001_shapes_and_mismatch():
+    rep = _run("seed001_relu_bce", "seed001_backward")
+    by = {r.param: r for r in rep.results}
+    assert by["b1"].status == "shape" and by["b2"].status == "shape"
+    assert by["W1"].status == "wrong" and by["W2"].status == "wrong"
+
+
+def test_correct_function_passes(tmp_path):
+    f = tmp_path / "good.py"
+    f.write_text("import numpy as np\n"
+                 "def backward(X, y, W1, b1):\n"
+                 "    yhat = X @ W1 + b1\n"
+                 "    d = 2 * (yhat - y) / len(X)\n"
+                 "    return X.T @ d, d.sum(axis=0)\n")
+    fn, names = load_function(f"{f}:backward")
+    rep = gradcheck(symbp.derive(symbp.load_spec("seed003_linear_regression")), fn, names)
+    assert rep.ok, rep.to_text()
+
+
+def test_exit_codes():
+    def code(*args):
+        return subprocess.run([sys.executable, "-m", "symbp", "gradcheck", *args],
+                              capture_output=True, text=True, timeout=120).returncode
+    assert code("seed003_linear_regression", "--against", f"{FIX}:seed003_gradient") == 1
+    assert code("seed003_linear_regression", "--against", f"{FIX}:nope") == 2
+    assert code("seed003_linear_regression", "--against", "missing.py:f") == 2

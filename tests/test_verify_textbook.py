@@ -1,0 +1,111 @@
+"""A table of textbook claims (true ones and corrupted variants) with the expected verdicts."""
+
+import pytest
+
+from symbp.verify import verify_claim
+
+S0 = "seed000_sigmoid_mse"
+S2 = "seed002_worked_example"
+TANH = """
+[model]
+inputs = 2
+layers = [ { units = 3, activation = "tanh" }, { units = 2, activation = "identity" } ]
+[loss]
+kind = "mse"
+scale = 0.5
+reduction = "sum"
+"""
+LOGREG = """
+[model]
+inputs = 3
+layers = [ { units = 1, activation = "sigmoid" } ]
+[loss]
+kind = "bce"
+reduction = "sum"
+"""
+LINREG = """
+[model]
+inputs = 1
+layers = [ { units = 1, activation = "identity" } ]
+[loss]
+kind = "mse"
+scale = 0.5
+reduction = "sum"
+"""
+
+# (claim, setting, expected verdict, expected diagnosis label or None)
+TABLE = [
+    # activation derivatives (no setting needed)
+    (r"\frac{\partial \sigma(z)}{\partial z} = \sigma(z)(1 - \sigma(z))", None, "correct", None),
+    (r"\frac{\partial \sigma(z)}{\partial z} = -\sigma(z)(1 - \sigma(z))", None, "wrong", "sign"),
+    (r"\frac{\partial \sigma(z)}{\partial z} = 2\sigma(z)(1 - \sigma(z))", None, "wrong", "factor_2"),
+    (r"\frac{\partial \sigma(z)}{\partial z} = \sigma(z)", None, "wrong", "function_instead_of_derivative"),
+    (r"\frac{\partial \tanh(z)}{\partial z} = 1 - \tanh^2(z)", None, "correct", None),
+    (r"\frac{\partial \tanh(z)}{\partial z} = 1 + \tanh^2(z)", None, "wrong", None),
+    (r"\frac{\partial \tanh(z)}{\partial z} = \frac{1}{2}(1 - \tanh^2(z))", None, "wrong", "factor_half"),
+    (r"\frac{\partial \log(1 + e^{z})}{\partial z} = \sigma(z)", None, "correct", None),
+    (r"\frac{\partial \log(1 + e^{z})}{\partial z} = \sigma(-z)", None, "wrong", None),
+    (r"\frac{\partial e^{z}}{\partial z} = e^{z}", None, "correct", None),
+    (r"\frac{\partial \log(z)}{\partial z} = \frac{1}{z}", None, "correct", None),
+    (r"\frac{\partial \log(z)}{\partial z} = -\frac{1}{z}", None, "wrong", "sign"),
+    (r"\frac{\partial z^2}{\partial z} = 2 z", None, "correct", None),
+    (r"\frac{\partial z^2}{\partial z} = z", None, "wrong", "factor_half"),
+    # matrix calculus
+    (r"\frac{\partial (x^T A x)}{\partial x} = (A + A^T) x", None, "correct", None),
+    (r"\frac{\partial (x^T A x)}{\partial x} = 2 A x", None, "wrong", None),
+    (r"\frac{\partial (a^T x)}{\partial x} = a", None, "correct", None),
+    (r"\frac{\partial (a^T x)}{\partial x} = -a", None, "wrong", None),
+    (r"\frac{\partial (x^T x)}{\partial x} = 2 x", None, "correct", None),
+    (r"\frac{\partial (x^T x)}{\partial x} = x", None, "wrong", None),
+    # losses (given equations)
+    (r"\frac{\partial L}{\partial \hat{y}} = \hat{y} - y", [r"L = \frac{1}{2}(y - \hat{y})^2"], "correct", None),
+    (r"\frac{\partial L}{\partial \hat{y}} = y - \hat{y}", [r"L = \frac{1}{2}(y - \hat{y})^2"], "wrong", "sign"),
+    (r"\frac{\partial L}{\partial \hat{y}} = -\frac{y}{\hat{y}} + \frac{1 - y}{1 - \hat{y}}",
+     [r"L = -y \log(\hat{y}) - (1 - y)\log(1 - \hat{y})"], "correct", None),
+    (r"\frac{\partial L}{\partial z} = \hat{y} - y",
+     [r"L = -y \log(\hat{y}) - (1 - y)\log(1 - \hat{y})", r"\hat{y} = \sigma(z)"], "correct", None),
+    (r"\frac{\partial L}{\partial z} = y - \hat{y}",
+     [r"L = -y \log(\hat{y}) - (1 - y)\log(1 - \hat{y})", r"\hat{y} = \sigma(z)"], "wrong", "sign"),
+    (r"\frac{\partial L}{\partial w} = \lambda w", [r"L = \frac{\lambda}{2} w^2"], "correct", None),
+    (r"\frac{\partial L}{\partial w} = 2 \lambda w", [r"L = \frac{\lambda}{2} w^2"], "wrong", "factor_2"),
+    # Nielsen BP1-BP4 and friends, in a spec
+    (r"\frac{\partial J}{\partial z_k^{(2)}} = (\hat{y}_k - y_k) \hat{y}_k (1 - \hat{y}_k)", S0, "correct", None),
+    (r"\frac{\partial J}{\partial z_k^{(2)}} = (\hat{y}_k - y_k)", S0, "wrong", "missing_activation_derivative"),
+    (r"\frac{\partial J}{\partial z_k^{(2)}} = (y_k - \hat{y}_k) \hat{y}_k (1 - \hat{y}_k)", S0, "wrong", "sign"),
+    (r"\delta_{l} = (W_{l+1}^T \delta_{l+1}) \odot \sigma'(Z_l)", S2, "correct", None),
+    (r"\delta^{(l)} = (W^{(l+1)} \delta^{(l+1)}) \odot \sigma'(z^{(l)})", S2, "wrong", None),
+    (r"\frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}", S2, "correct", None),
+    (r"\frac{\partial L}{\partial b^{(l)}} = \delta^{(l+1)}", S2, "wrong", "wrong_layer"),
+    (r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} (a^{(l-1)})^T", S2, "correct", None),
+    (r"\frac{\partial L}{\partial W^{(l)}} = a^{(l-1)} (\delta^{(l)})^T", S2, "wrong", None),
+    (r"\frac{\partial L}{\partial W^{(2)}} = (a^{(1)})^T \delta^{(2)}", S2, "correct", None),
+    (r"\frac{\partial L}{\partial z^{(2)}_k} = \hat{y}_k - y_k", TANH, "correct", None),
+    (r"\frac{\partial L}{\partial z^{(2)}_k} = (\hat{y}_k - y_k)(1 - \hat{y}_k^2)", TANH, "wrong", None),
+    # logistic and linear regression
+    (r"\frac{\partial L}{\partial z} = \hat{y} - y", LOGREG, "correct", None),
+    (r"\frac{\partial L}{\partial z} = 2(\hat{y} - y)", LOGREG, "wrong", "factor_2"),
+    (r"\frac{\partial L}{\partial w_j} = (\hat{y} - y) x_j", LOGREG, "correct", None),
+    (r"\frac{\partial L}{\partial w_j} = (y - \hat{y}) x_j", LOGREG, "wrong", "sign"),
+    (r"\frac{\partial L}{\partial w} = (\hat{y} - y) x", LINREG, "correct", None),
+    (r"\frac{\partial L}{\partial b} = \hat{y} - y", LINREG, "correct", None),
+    (r"\frac{\partial L}{\partial b} = y - \hat{y}", LINREG, "wrong", "sign"),
+    # update rules
+    (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
+    (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),
+]
+
+
+@pytest.mark.parametrize("claim,setting,expected,label", TABLE, ids=[str(i) for i in range(len(TABLE))])
+def test_textbook_claim(claim, setting, expected, label):
+    kw = {"given": setting} if isinstance(setting, list) else {"spec": setting}
+    v = verify_claim(claim, **kw)
+    assert v.verdict == expected, (v.reason, v.diagnosis)
+    if expected == "wrong":
+        assert v.counterexample is not None
+        if label:
+            assert label in v.diagnosis, v.diagnosis
+
+
+def test_table_is_large_enough():
+    assert sum(1 for row in TABLE if row[2] == "correct") >= 20
+    assert len(TABLE) >= 40
