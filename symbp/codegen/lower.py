@@ -191,8 +191,13 @@ def lower(d) -> Program:
     last = dense[-1]
     out_z = last.z.name
     oe = d.output_error
+    last_act = next((o.act for o in ops if isinstance(o, Elementwise) and o.layer == last.layer),
+                    None)
+    # log(yhat) and log(1 - yhat) of a sigmoid output are read from the logits (stable_opt)
+    log_sigmoid = last_act is not None and last_act.name == "sigmoid" and rule.ell is not None \
+        and rule.ell.has(sp.log(YHAT), sp.log(1 - YHAT))
     z_needed_last = rule.link is not None or (oe is not None and oe.has(Z)) or \
-        (rule.ell is not None and rule.ell.has(Z))
+        (rule.ell is not None and rule.ell.has(Z)) or log_sigmoid
 
     # -- forward: one Gemm per layer with its bias and activation fused ------------------------
     quantities = []
@@ -255,7 +260,11 @@ def lower(d) -> Program:
         prog.backward.append(SoftmaxLoss(out_z, "y", n_out, delta, prog.resolve("yhat"), reads,
                                          loss_comment + _comment(d, delta_L)))
     else:
-        ell = rule.ell.subs({YHAT: yhat, Y: ysym, Z: zsym}, simultaneous=True)
+        ell = rule.ell
+        if log_sigmoid:  # log σ(z) = -log(1 + exp(-z)), log(1 - σ(z)) = -log(1 + exp(z))
+            ell = ell.subs({sp.log(YHAT): -sp.log(1 + sp.exp(-Z)),
+                            sp.log(1 - YHAT): -sp.log(1 + sp.exp(Z))})
+        ell = ell.subs({YHAT: yhat, Y: ysym, Z: zsym}, simultaneous=True)
         prog.loss_only.append(Pointwise(n_out, [], ell, reads, loss_comment))
         err = scale * oe.subs({YHAT: yhat, Y: ysym, Z: zsym}, simultaneous=True)
         prog.backward.append(Pointwise(n_out, [(Ref(delta_L), err)], ell, reads,

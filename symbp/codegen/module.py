@@ -59,7 +59,8 @@ class _ModuleBuilder:
                 *(b.name for b in p.backward_buffers), *(b.name for b in p.grads), "c"]
 
     def _args_used(self, body) -> tuple[str, ...]:
-        text = render(body)
+        text = "\n".join(line for line in render(body).splitlines()
+                         if not line.lstrip().startswith("#"))  # comments are not uses
         return tuple(n for n in self._candidates() if re.search(rf"\b{n}\b", text))
 
     def _alloc(self, names, rows: str = "n_rows") -> list:
