@@ -141,7 +141,8 @@ class CpuEmitter:
             if g.decay is not None:
                 out.append(Line(f"{g.dW} += {self.lit(g.decay)} * {g.w}"))
             return out + self._bias_grad(g)
-        return [Line(f"{g.dW}[:, :] = {self.zero()}" if g.decay is None else
+        return [Comment(g.comment),
+                Line(f"{g.dW}[:, :] = {self.zero()}" if g.decay is None else
                      f"{g.dW}[:, :] = {self.lit(g.decay)} * {g.w}"),
                 Line(f"{g.db}[:] = {self.zero()}"),
                 For("n", "range(n_rows)", [
@@ -149,8 +150,7 @@ class CpuEmitter:
                         Line(f"{g.x}_ni = {g.x}[n, i]"),
                         For("j", f"range({g.cols})",
                             [Line(f"{g.dW}[i, j] += {g.x}_ni * {g.delta}[n, j]")])]),
-                    For("j", f"range({g.cols})", [Line(f"{g.db}[j] += {g.delta}[n, j]")])],
-                    comment=g.comment)]
+                    For("j", f"range({g.cols})", [Line(f"{g.db}[j] += {g.delta}[n, j]")])])]
 
     def _bias_grad(self, g: WeightGrad) -> list:
         return [Line(f"{g.db}[:] = {self.zero()}"),
