@@ -102,14 +102,16 @@ def custom_activation(f: sp.Expr, source: str) -> Activation:
 
 @lru_cache(maxsize=256)
 def _diff(f: sp.Expr) -> sp.Expr:
-    # cached: sp.simplify of GELU's derivative takes seconds, and specs build one activation
-    # per layer, so without the cache a deep GELU net paid that once per layer
+    """sympy.diff(f, x), in its shortest form among a few cheap rewrites.
+
+    ``sympy.simplify`` is not used: it took seconds on GELU's derivative and rewrote SiLU's in
+    cosh, which overflows where the exp form does not.
+    """
     d = sp.diff(f, X)
     d = d.replace(sp.Heaviside, lambda *args: sp.Heaviside(args[0], 0))
     if d.has(sp.Piecewise, sp.Heaviside, sp.Max, sp.Min):
         return d
-    simpler = sp.simplify(d)
-    return simpler if sp.count_ops(simpler) <= sp.count_ops(d) else d
+    return min((d, sp.factor(d), sp.cancel(d)), key=sp.count_ops)
 
 
 # --- the built-in activations: f(x) and, where one exists, f'(x) written in a = f(x) ------------
