@@ -22,7 +22,7 @@ import numpy as np
 from .codegen import cache
 from .errors import SymbpError
 
-TARGETS = ("cpu", "parallel")
+TARGETS = ("cpu", "parallel", "cuda")
 #: Activations initialised with He (fan-in, gain 2); the others with Glorot (fan-in + fan-out).
 HE_INIT = ("relu", "leaky_relu", "elu", "gelu", "silu")
 
@@ -188,6 +188,15 @@ class CompiledModel:
         bad = NonFinite(int(epoch), int(stp), self.quantities[code] if code >= 0 else "L")
         return TrainResult(losses[:done], bad, int(t), list(range(start_epoch, epoch)))
 
+    def to_device(self, params: dict, state: dict | None = None):
+        """cuda only: a :class:`~symbp.runtime_cuda.DeviceSession` keeping ``params`` and
+        ``state`` on the device across steps; reading its ``params`` copies them back."""
+        if self.target != "cuda":
+            raise RuntimeInputError(f"to_device needs a cuda model, not {self.target!r}")
+        from .runtime_cuda import DeviceSession
+
+        return DeviceSession(self, params, state)
+
     # -- plumbing ----------------------------------------------------------------------------------
     def _run(self, name: str, *args):
         fn = getattr(self.module, name)
@@ -274,6 +283,10 @@ def _check(target: str, dtype: str) -> None:
         raise RuntimeInputError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     if dtype not in DTYPES:
         raise RuntimeInputError(f"unknown dtype {dtype!r}; expected float64 or float32")
+    if target == "cuda":
+        from .runtime_cuda import require_cuda
+
+        require_cuda()  # numba-cuda installed, and a GPU or the simulator
 
 
 def compile_derivation(d, target: str = "cpu", dtype: str = "float64",
@@ -282,12 +295,13 @@ def compile_derivation(d, target: str = "cpu", dtype: str = "float64",
 
     Args:
         d: the derivation (its spec, optimizer and equations).
-        target: ``cpu`` or ``parallel``.
+        target: ``cpu``, ``parallel`` or ``cuda``.
         dtype: ``float64`` or ``float32``.
         use_cache: look up and store the generated module in the on-disk cache.
 
     Raises:
         RuntimeInputError: unknown target or dtype.
+        CudaUnavailable: ``cuda`` without numba-cuda, or without a GPU or the simulator.
         CodegenError: the derivation has an expression or op without a lowering.
     """
     _check(target, dtype)

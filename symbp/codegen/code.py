@@ -24,15 +24,28 @@ def _wrap(pad: str, text: str) -> list[str]:
     """Break a long call or signature after commas, continuation aligned with the open paren."""
     if len(pad) + len(text) <= WIDTH or "(" not in text:
         return [pad + text]
-    col = len(pad) + text.index("(") + 1
-    lines, cur = [], pad + text[: text.index("(") + 1]
-    for part in _split_args(text[text.index("(") + 1:]):
+    open_at = _last_call(text)
+    col = len(pad) + open_at + 1
+    lines, cur = [], pad + text[: open_at + 1]
+    for part in _split_args(text[open_at + 1:]):
         if len(cur) + len(part) > WIDTH and cur.strip() and not cur.endswith("("):
             lines.append(cur.rstrip())
             cur = " " * col
         cur += part
     lines.append(cur)
     return lines
+
+
+def _last_call(text: str) -> int:
+    """The open paren of the argument list that ends the line (``k[g(n)](a, b)`` -> the one
+    before ``a``), else the first open paren."""
+    if text.endswith(")"):
+        depth = 0
+        for k in range(len(text) - 1, -1, -1):
+            depth += 1 if text[k] in ")]" else -1 if text[k] in "([" else 0
+            if depth == 0:
+                return k
+    return text.index("(")
 
 
 def _split_args(text: str) -> list[str]:
@@ -95,6 +108,15 @@ class FunctionDef:
     doc: str = ""
 
 
+@dataclass(frozen=True)
+class ClassDef:
+    """A class with a docstring and methods (host code of the cuda target)."""
+
+    name: str
+    body: list
+    doc: str = ""
+
+
 @dataclass
 class Module:
     """A module: docstring, imports, constants, definitions."""
@@ -107,6 +129,18 @@ class Module:
 
 def _comment_lines(c) -> tuple[str, ...]:
     return (c,) if isinstance(c, str) else tuple(c)
+
+
+def _docstring(doc: str, pad: str, out: list[str]) -> None:
+    if not doc:
+        return
+    lines = doc.strip().splitlines()
+    if len(lines) == 1:
+        out.append(f'{pad}"""{lines[0]}"""')
+    else:
+        out.append(f'{pad}"""{lines[0]}')
+        out.extend((pad + d) if d else "" for d in lines[1:])
+        out.append(f'{pad}"""')
 
 
 def _render(node, depth: int, out: list[str]) -> None:
@@ -131,15 +165,15 @@ def _render(node, depth: int, out: list[str]) -> None:
         if node.decorator:
             out.append(pad + node.decorator)
         out.extend(_wrap(pad, f"def {node.name}({', '.join(node.args)}):"))
-        if node.doc:
-            doc = node.doc.strip().splitlines()
-            if len(doc) == 1:
-                out.append(f'{pad}{INDENT}"""{doc[0]}"""')
-            else:
-                out.append(f'{pad}{INDENT}"""{doc[0]}')
-                out.extend((pad + INDENT + d) if d else "" for d in doc[1:])
-                out.append(f'{pad}{INDENT}"""')
+        _docstring(node.doc, pad + INDENT, out)
         _render(node.body or [Line("pass")], depth + 1, out)
+    elif isinstance(node, ClassDef):
+        out.append(f"{pad}class {node.name}:")
+        _docstring(node.doc, pad + INDENT, out)
+        for k, item in enumerate(node.body):
+            if k or node.doc:
+                out.append("")
+            _render(item, depth + 1, out)
     elif isinstance(node, Module):
         out.append('"""' + node.doc.strip() + '\n"""')
         out.append("")

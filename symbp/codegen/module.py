@@ -25,10 +25,11 @@ import sympy as sp
 from .code import Blank, Comment, For, FunctionDef, If, Line, Module, render
 from .lower import Program, lower
 from .numba_cpu import CpuEmitter
+from .numba_cuda import CudaEmitter
 from .numba_parallel import ParallelEmitter
 from .printer import HELPERS, NumbaPrinter
 
-EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter}
+EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter, "cuda": CudaEmitter}
 DTYPES = ("float64", "float32")
 
 
@@ -42,6 +43,10 @@ def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
     if dtype not in DTYPES:
         raise CodegenError(f"unknown dtype {dtype!r}; expected float64 or float32")
     prog = lower(d)
+    if target == "cuda":  # kernels plus a host wrapper class: see cuda_module
+        from .cuda_module import build
+
+        return render(build(prog, dtype, __version__))
     em = EMITTERS[target](dtype, tuple(h for h, _ in prog.hyper))
     return render(_ModuleBuilder(prog, em, dtype, __version__).build())
 
@@ -110,11 +115,13 @@ class _ModuleBuilder:
                            f"{self.p.optimizer} on one flat parameter p with gradient g, in place.")
 
     def _finite_fns(self) -> list[FunctionDef]:
+        inf = "f32(math.inf)" if self.dtype == "float32" else "math.inf"
         all_finite = FunctionDef("_all_finite", ("a",), [
-            Line("total = 0.0"),
-            For("i", "range(a.size)", [Line("total += a[i] * 0.0")]),
-            Line("return total == 0.0")], CpuEmitter.decorator,
-            "True when every element of the flat array a is finite (inf * 0 and nan * 0 are nan).")
+            Line("ok = True"),
+            For("i", "range(a.size)", [Line(f"ok &= abs(a[i]) < {inf}")]),
+            Line("return ok")], CpuEmitter.decorator,
+            "True when every element of the flat array a is finite (nan compares false);\n"
+            "an and-reduction, so the loop vectorises (one pass at memory speed).")
         checks = []
         for code, q in enumerate(self.p.quantities):
             test = "not math.isfinite(L)" if q == "L" else \
@@ -205,8 +212,9 @@ class _ModuleBuilder:
     def _train(self, params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call):
         p = self.p
         rows = "[:m]"
-        gather = [For("r", "range(m)", [Line("src = order[start + r]"),
-                                        Line("xb[r, :] = x[src, :]"), Line("yb[r, :] = y[src, :]")])]
+        gather = [If("shuffle", [
+            For("r", "range(m)", [Line("src = order[start + r]"),
+                                  Line("xb[r, :] = x[src, :]"), Line("yb[r, :] = y[src, :]")])])]
         scale = self._scale("m")
         check_args = ", ".join((p.resolve(q) + (rows if p.resolve(q) in fbufs + bbufs else ""))
                                if q != "L" else "L" for q in dict.fromkeys(
@@ -224,16 +232,21 @@ class _ModuleBuilder:
             Line("t += 1"), *self._updates(hyper_call), Line("total += L")]
         epoch_body = [
             Line("epoch = start_epoch + e"),
-            Line("np.random.seed((seed * 1000003 + epoch) % 4294967296)"),
-            Line("order = np.random.permutation(n_total)"),
+            If("shuffle", [
+                Line("np.random.seed((seed * 1000003 + epoch) % 4294967296)"),
+                Line("order = np.random.permutation(n_total)")]),
             Line("total = 0.0"),
             For("s", "range(steps)", step_body),
             Line("losses[e] = total / steps")]
         body = [
             Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
             Line("steps = (n_total + batch - 1) // batch"),
-            Line(f"xb = np.empty((batch, {p.sizes[0]}), dtype={self.np_dtype})"),
-            Line(f"yb = np.empty((batch, {p.sizes[-1]}), dtype={self.np_dtype})"),
+            Comment(("one full batch: the mean gradient does not depend on the row order, "
+                     "so the rows are", "read in place (no shuffle, no copy)")),
+            Line("shuffle = batch < n_total"),
+            Line("order = np.arange(n_total)"),
+            Line(f"xb = np.empty((batch, {p.sizes[0]}), dtype={self.np_dtype}) if shuffle else x"),
+            Line(f"yb = np.empty((batch, {p.sizes[-1]}), dtype={self.np_dtype}) if shuffle else y"),
             *self._alloc(fbufs + bbufs + grads, "batch"),
             For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
                 "from (seed, epoch), so resuming at any epoch is exact"),

@@ -7,17 +7,19 @@ from ..derive import derive
 from ..spec import load_spec
 from .common import add_spec_argument, write_output
 
-TARGETS = ("cpu", "parallel")
+TARGETS = ("cpu", "parallel", "cuda")
 
 
 def register(sub) -> None:
     p = sub.add_parser("codegen", help="print the generated Numba kernels of a spec",
                        description="Generate the Python/Numba module that computes SPEC's forward "
                                    "pass, loss, gradients and training step, and print it (or "
-                                   "write it with -o). The module imports only numpy and numba.")
+                                   "write it with -o). The module imports only numpy and numba "
+                                   "(and numba-cuda for --target cuda).")
     add_spec_argument(p)
     p.add_argument("--target", choices=TARGETS, default="cpu",
-                   help="cpu (@njit) or parallel (@njit(parallel=True), prange); default cpu")
+                   help="cpu (@njit), parallel (@njit(parallel=True), prange) or cuda "
+                        "(numba.cuda.jit kernels and a host wrapper class); default cpu")
     p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default=None,
                    help="update rule of step() (default: the spec's [train] optimizer, else sgd)")

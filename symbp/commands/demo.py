@@ -30,7 +30,7 @@ def register(sub) -> None:
                        description="Derive a softmax cross-entropy MLP for scikit-learn's digits, "
                                    "print the derivation, check it against the textbook "
                                    "formulas, compile it and train it (about 20 s).")
-    p.add_argument("--target", choices=("cpu", "parallel"), default=None, help="compile target")
+    p.add_argument("--target", choices=("cpu", "parallel", "cuda"), default=None, help="compile target")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the spec's, 30)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

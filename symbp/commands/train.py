@@ -26,7 +26,7 @@ def register(sub) -> None:
     g.add_argument("--batch-size", type=int, metavar="B", help="minibatch size (0 = full batch)")
     g.add_argument("--seed", type=int, metavar="S", help="initialisation and shuffling seed")
     g.add_argument("--optimizer", choices=tuple(OPTIMIZERS))
-    g.add_argument("--target", choices=("cpu", "parallel"), help="compile target")
+    g.add_argument("--target", choices=("cpu", "parallel", "cuda"), help="compile target")
     g.add_argument("--dtype", choices=DTYPES)
     c = p.add_argument_group("checkpoints and outputs")
     c.add_argument("--checkpoint", metavar="DIR",

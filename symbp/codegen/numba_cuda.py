@@ -1,0 +1,210 @@
+"""The ``cuda`` emitter: IR nodes -> ``numba.cuda.jit`` kernels (one thread per output element).
+
+Contract: same body printer as :mod:`symbp.codegen.numba_cpu` (:meth:`CpuEmitter.block`, which
+calls :func:`~symbp.codegen.printer.print_assignments`) and the same index mapping
+(``buf[n, j]``, ``buf[j]``, ``buf[i]``); what differs is the prologue (``@cuda.jit``, one kernel
+per node) and the loop heads: the outermost loops of the cpu code become the thread grid,
+``n, j = cuda.grid(2)`` guarded by ``if n < n_rows and j < cols``. Each ``emit_*`` returns a
+:class:`Kernel`, the kernel's code and how the host launches it:
+
+- :class:`~symbp.codegen.lower.Gemm`: one thread per (row n, unit j), a naive dot product over
+  the inner dimension, then the fused epilogue (bias, activation, activation derivative);
+- :class:`~symbp.codegen.lower.Softmax`, :class:`~symbp.codegen.lower.Pointwise`,
+  :class:`~symbp.codegen.lower.SoftmaxLoss`: one thread per row; each row's loss goes to
+  ``lrow[n]`` and :meth:`CudaEmitter.loss_total` (one thread) sums the rows in order, scales by
+  ``c`` and adds the L2 penalty, so the loss is summed in the cpu target's order;
+- :class:`~symbp.codegen.lower.WeightGrad`: one thread per weight (i, j) summing over the batch
+  in row order; threads with ``i == 0`` also sum ``db[j]`` (no atomics: deterministic);
+- :class:`~symbp.codegen.lower.Update`: one thread per element of one flat parameter, launched
+  once per parameter.
+
+Kernels use only what Numba's CUDA simulator supports (no shared memory, no atomics, no
+cooperative groups), so the simulator runs the same source the GPU compiles.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .code import Comment, For, FunctionDef, If, Line, render
+from .lower import ACC, Gemm, Pointwise, Softmax, SoftmaxLoss, Update, WeightGrad
+from .numba_cpu import CpuEmitter
+from .printer import print_assignments
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel and its launch: ``grid`` is ``(rows, cols)`` (2-D) or ``(size,)`` (1-D), each an
+    expression the host evaluates (``"n_rows"``, ``"3"``)."""
+
+    fn: FunctionDef
+    grid: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.fn.name
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.fn.args
+
+
+class CudaEmitter(CpuEmitter):
+    """One kernel per node; see the module docstring."""
+
+    target = "cuda"
+    decorator = "@cuda.jit(cache=True)"
+    device_decorator = "@cuda.jit(device=True, cache=True)"
+    imports = ("import math", "", "import numpy as np", "from numba import cuda, njit")
+
+    def __init__(self, dtype: str, hyper: tuple[str, ...] = (), candidates: tuple[str, ...] = ()):
+        super().__init__(dtype, hyper)
+        #: names a kernel may take as arguments, in argument order (set by the module builder)
+        self.candidates = tuple(candidates)
+
+    # -- prologue and loop heads -----------------------------------------------------------------
+    def kernel(self, name: str, body: list, grid: tuple[str, ...], doc: str,
+               fixed: tuple[str, ...] = ()) -> Kernel:
+        """A kernel whose arguments are ``fixed`` or the candidates its body reads."""
+        text = "\n".join(line for line in render(body).splitlines()
+                         if not line.lstrip().startswith("#"))
+        args = fixed or tuple(n for n in self.candidates if re.search(rf"\b{n}\b", text))
+        return Kernel(FunctionDef(name, args, body, self.decorator, doc), grid)
+
+    def threads2(self, rows: str, cols, body: list, r: str = "n", c: str = "j") -> list:
+        """The head of a (rows x cols) loop nest: one thread per element."""
+        return [Line(f"{r}, {c} = cuda.grid(2)"), If(f"{r} < {rows} and {c} < {cols}", body)]
+
+    def threads1(self, var: str, stop, body: list) -> list:
+        """The head of a 1-D loop: one thread per iteration."""
+        return [Line(f"{var} = cuda.grid(1)"), If(f"{var} < {stop}", body)]
+
+    # -- contractions with fused epilogues ------------------------------------------------------
+    def emit_gemm(self, g: Gemm) -> Kernel:
+        hoisted, body = self.block(g.epilogue, g.reads, {ACC: "acc"})
+        w = f"{g.w}[j, k]" if g.transpose_w else f"{g.w}[k, j]"
+        inner = [Line(f"acc = {self.zero()}"),
+                 For("k", f"range({g.inner})", [Line(f"acc += {g.a}[n, k] * {w}")]), *body]
+        return self.kernel(f"_k_{g.out}", [Comment(g.comment), *hoisted,
+                                           *self.threads2("n_rows", g.cols, inner)],
+                           ("n_rows", str(g.cols)),
+                           f"{g.out}: one thread per (row n, unit j), a length-{g.inner} dot "
+                           "product, then the epilogue.")
+
+    def _row_max(self, z: str, cols: int) -> list:
+        return [Line(f"m = {z}[n, 0]"),
+                For("k", f"range(1, {cols})", [Line(f"m = max(m, {z}[n, k])")])]
+
+    def emit_softmax(self, s: Softmax) -> Kernel:
+        # yhat[n, :] = exp(z[n, :] - max) / sum(exp(z[n, :] - max))
+        e = print_assignments([("e", sp.exp(sp.Symbol("zk") - sp.Symbol("m")))], self.dtype,
+                              {sp.Symbol("zk"): f"{s.z}[n, k]"}, set()).body
+        row = self._row_max(s.z, s.cols) + [
+            Line(f"total = {self.zero()}"),
+            For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e"),
+                                          Line("total += e")]),
+            For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] /= total")])]
+        return self.kernel(f"_k_{s.yhat}", [Comment(s.comment), *self.threads1("n", "n_rows", row)],
+                           ("n_rows",), f"{s.yhat}: row-wise softmax, one thread per row n.")
+
+    # -- loss and output error -------------------------------------------------------------------
+    def _loss_name(self, assigns) -> str:
+        return f"_k_{assigns[0][0].buffer}" if assigns else "_k_loss_rows"
+
+    def emit_pointwise(self, p: Pointwise) -> Kernel:
+        assigns = list(p.assigns) + [(sp.Symbol("row"), sp.Symbol("row") + p.loss)]
+        hoisted, body = self.block(assigns, p.reads, col="k")
+        row = [Line(f"row = {self.zero()}"), For("k", f"range({p.cols})", body),
+               Line("lrow[n] = row")]
+        what = "the output error and " if p.assigns else ""
+        return self.kernel(self._loss_name(p.assigns),
+                           [Comment(p.comment), *hoisted, *self.threads1("n", "n_rows", row)],
+                           ("n_rows",), f"{what}the loss of row n in lrow[n]; one thread per row.")
+
+    def emit_softmaxloss(self, s: SoftmaxLoss) -> Kernel:
+        # per row: L_n = sum_k y[n,k] (lse - z[n,k]), lse = m + log(sum_k exp(z[n,k] - m))
+        lse, y, z = sp.Symbol("lse"), sp.Symbol("y"), sp.Symbol(s.z)
+        assigns = [(sp.Symbol("row"), sp.Symbol("row") + y * (lse - z))]
+        if s.delta is not None:
+            assigns.insert(0, s.delta)
+        hoisted, body = self.block(assigns, s.reads, col="k")
+        e = print_assignments([("total", sp.Symbol("total") + sp.exp(z - sp.Symbol("m")))],
+                              self.dtype, {z: f"{s.z}[n, k]"}, set()).body
+        row = self._row_max(s.z, s.cols) + [
+            Line(f"total = {self.zero()}"),
+            For("k", f"range({s.cols})", [Line(e[-1])]),
+            Line("lse = m + math.log(total)"), *hoisted,
+            Line(f"row = {self.zero()}"), For("k", f"range({s.cols})", body),
+            Line("lrow[n] = row")]
+        assigned = [s.delta] if s.delta is not None else []
+        what = "the output error and " if assigned else ""
+        return self.kernel(self._loss_name(assigned),
+                           [Comment(s.comment), *self.threads1("n", "n_rows", row)], ("n_rows",),
+                           f"{what}the softmax cross-entropy of row n in lrow[n] (log-sum-exp); "
+                           "one thread per row.")
+
+    def loss_total(self, mean: bool, penalty, shapes: dict) -> Kernel:
+        """One thread: ``status[0] = L`` (rows summed in order, times c, plus the L2 penalty)
+        and ``status[1] = 0`` (no non-finite gradient seen yet)."""
+        body = [Line("L = 0.0"), For("n", "range(n_rows)", [Line("L += lrow[n]")])]
+        if mean:
+            body.append(Line("L = c * L"))
+        if penalty is not None:
+            coef, weights = penalty
+            body.append(Line(f"pen = {self.zero()}"))
+            for w in weights:
+                rows, cols = shapes[w]
+                body.append(For("i", f"range({rows})", [For("j", f"range({cols})", [
+                    Line(f"pen += {w}[i, j] * {w}[i, j]")])]))
+            body.append(Line(f"L += {self.lit(coef)} * pen"))
+        body += [Line("status[0] = L"), Line("status[1] = 0.0")]
+        return self.kernel("_k_loss_total", [If("cuda.grid(1) == 0", body)], ("1",),
+                           "The loss L into status[0] from the row losses; one thread.")
+
+    # -- parameter gradients -----------------------------------------------------------------------
+    def emit_weightgrad(self, g: WeightGrad) -> Kernel:
+        init = self.zero() if g.decay is None else f"{self.lit(g.decay)} * {g.w}[i, j]"
+        body = [Line(f"acc = {init}"),
+                For("n", "range(n_rows)", [Line(f"acc += {g.x}[n, i] * {g.delta}[n, j]")]),
+                Line(f"{g.dW}[i, j] = acc"),
+                If("i == 0", [Line(f"total = {self.zero()}"),
+                              For("n", "range(n_rows)", [Line(f"total += {g.delta}[n, j]")]),
+                              Line(f"{g.db}[j] = total")])]
+        return self.kernel(f"_k_{g.dW}", [Comment(g.comment),
+                                          *self.threads2(g.inner, g.cols, body, "i", "j")],
+                           (str(g.inner), str(g.cols)),
+                           f"{g.dW} and {g.db}: one thread per weight (i, j), summing over the "
+                           "batch in row order.")
+
+    def nonfinite(self, grads: list[tuple[str, int]]) -> Kernel:
+        """``status[1] = 1`` where an element of a (flat) gradient is not finite."""
+        z = self.zero()
+        checks = [If(f"i < {size} and {g}[i] * {z} != {z}", [Line("status[1] = 1.0")])
+                  for g, size in grads]
+        stop = max(size for _, size in grads)
+        return self.kernel("_k_nonfinite", [Line("i = cuda.grid(1)"), *checks], (str(stop),),
+                           "Flags a non-finite gradient element in status[1] (inf * 0 and nan * 0 "
+                           "are nan).", fixed=(*(g for g, _ in grads), "status"))
+
+    def gather(self, d_in: int, d_out: int) -> Kernel:
+        """Minibatch rows ``order[start:start + m]`` of (x, y) into (xb, yb)."""
+        width = max(d_in, d_out)
+        body = [Line("src = order[start + r]")]
+        for buf, src, d in (("xb", "x", d_in), ("yb", "y", d_out)):
+            copy = Line(f"{buf}[r, k] = {src}[src, k]")
+            body.append(copy if d == width else If(f"k < {d}", [copy]))
+        return self.kernel("_k_gather", self.threads2("m", width, body, "r", "k"), ("m", str(width)),
+                           "Rows order[start + r] of x and y into xb and yb; one thread per "
+                           "element.", fixed=("x", "y", "order", "start", "m", "xb", "yb"))
+
+    # -- optimizer update ------------------------------------------------------------------------
+    def emit_update(self, u: Update) -> Kernel:
+        hoisted, body = self.block(u.assigns, u.reads, invariant=u.invariant)
+        args = ("p", "g", *u.state, *u.hyper, *(("t",) if u.uses_t else ()))
+        return self.kernel("_k_update", [Comment(u.comment), *hoisted,
+                                         *self.threads1("i", "p.size", body)], ("size",),
+                           "The optimizer on one flat parameter p with gradient g, in place; one "
+                           "thread per element.", fixed=args)
