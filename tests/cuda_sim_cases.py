@@ -1,0 +1,209 @@
+"""The cuda target against the cpu target, run by tests/test_cuda_sim.py in a child pytest process.
+
+No GPU is lent to this project's machines: the child sets ``NUMBA_ENABLE_CUDASIM=1`` so Numba's
+CUDA simulator runs the generated kernels on the CPU (the variable must be set before Numba is
+imported, hence the separate process: it would turn every cuda kernel of the main test run into
+simulated ones). On a machine with a GPU the same file runs the kernels on the device:
+``python -m pytest tests/cuda_sim_cases.py``. Sizes are tiny (2-3-2 nets, 10 rows): the
+simulator runs each thread as a Python thread.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from symbp.runtime import compile_derivation
+from symbp.runtime_cuda import require_cuda
+
+try:
+    from . import codegen_util as cu
+except ImportError:
+    import codegen_util as cu
+
+require_cuda()  # fails loudly (not a skip) when neither a GPU nor the simulator is there
+
+#: (activations, loss, optimizer, l2): one combination per activation/loss family
+CASES = [(("sigmoid", "sigmoid"), "mse", "adam", 0.0),
+         (("tanh", "identity"), "softmax_cross_entropy", "sgd", 0.0),
+         (("relu", "identity"), "bce_logits", "adam", 0.01)]
+IDS = ["sigmoid-mse-adam", "tanh-softmaxce-sgd", "relu-bcelogits-adam-l2"]
+_MODELS: dict = {}
+
+
+def models(case, dtype="float64", cpu=True):
+    """(derivation, cuda model, cpu model or None) of a case; compiled once per process."""
+    key = (case, dtype)
+    if key not in _MODELS:
+        acts, loss, opt, l2 = case
+        d = cu.derive_text(cu.spec_text([2, 3, 2], list(acts), loss, l2=l2,
+                                        name=f"sim_{'_'.join(acts)}_{loss}"), optimizer=opt)
+        _MODELS[key] = [d, compile_derivation(d, "cuda", dtype), None]
+    if cpu and _MODELS[key][2] is None:
+        _MODELS[key][2] = compile_derivation(_MODELS[key][0], "cpu", dtype)
+    return _MODELS[key]
+
+
+def close(a, b, tol):
+    """Every array of dict a equals b's to tol relative to the largest magnitude."""
+    assert set(a) == set(b)
+    for k in a:
+        scale = max(1.0, float(np.max(np.abs(b[k]))))
+        err = float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64))))
+        assert err <= tol * scale, f"{k}: {err} > {tol} * {scale}"
+
+
+def copy(d):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in d.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_forward_loss_and_grad_match_cpu(case):
+    d, gpu, cpu = models(case)
+    assert gpu.target == "cuda" and "@cuda.jit" in gpu.source
+    X, Y = cu.data(d.spec, n=10)
+    p = gpu.init_params(seed=1)
+    L, g = gpu.loss_and_grad(p, X, Y)
+    L_cpu, g_cpu = cpu.loss_and_grad(p, X, Y)
+    assert abs(L - L_cpu) <= 1e-10 * max(1.0, abs(L_cpu))
+    close(g, g_cpu, 1e-10)
+    assert abs(gpu.loss(p, X, Y) - L_cpu) <= 1e-10 * max(1.0, abs(L_cpu))
+    np.testing.assert_allclose(gpu.forward(p, X), cpu.forward(p, X), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_steps_match_cpu(case):
+    d, gpu, cpu = models(case)
+    X, Y = cu.data(d.spec, n=10, seed=2)
+    p_gpu, p_cpu = gpu.init_params(seed=3), cpu.init_params(seed=3)
+    s_gpu, s_cpu = gpu.init_state(), cpu.init_state()
+    for _ in range(2):
+        L_gpu = gpu.step(p_gpu, X, Y, lr=0.05, state=s_gpu)
+        L_cpu = cpu.step(p_cpu, X, Y, lr=0.05, state=s_cpu)
+        assert abs(L_gpu - L_cpu) <= 1e-10 * max(1.0, abs(L_cpu))
+    close(p_gpu, p_cpu, 1e-10)
+    close(s_gpu, s_cpu, 1e-10)
+    assert s_gpu["t"] == s_cpu["t"] == 2
+    assert any(np.any(p_gpu[k] != gpu.init_params(seed=3)[k]) for k in p_gpu)  # it moved
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_train_epochs_match_cpu(case):
+    """Two epochs of minibatches (4 + 4 + 2 rows): the same shuffles, losses and parameters."""
+    d, gpu, cpu = models(case)
+    X, Y = cu.data(d.spec, n=10, seed=4)
+    p_gpu, p_cpu = gpu.init_params(seed=5), cpu.init_params(seed=5)
+    s_gpu, s_cpu = gpu.init_state(), cpu.init_state()
+    r_gpu = gpu.train_epochs(p_gpu, s_gpu, X, Y, lr=0.05, batch_size=4, n_epochs=2, seed=7)
+    r_cpu = cpu.train_epochs(p_cpu, s_cpu, X, Y, lr=0.05, batch_size=4, n_epochs=2, seed=7)
+    assert r_gpu.nonfinite is None and r_cpu.nonfinite is None
+    assert r_gpu.t == r_cpu.t == 6 and r_gpu.epochs == [0, 1]
+    np.testing.assert_allclose(r_gpu.losses, r_cpu.losses, rtol=1e-10)
+    close(p_gpu, p_cpu, 1e-10)
+    close(s_gpu, s_cpu, 1e-10)
+
+
+def test_train_resume_is_exact():
+    """Epochs 0..1 in one call equal epoch 0 then epoch 1 (start_epoch=1)."""
+    d, gpu, _ = models(CASES[0], cpu=False)
+    X, Y = cu.data(d.spec, n=10, seed=4)
+    p1, p2 = gpu.init_params(seed=5), gpu.init_params(seed=5)
+    s1, s2 = gpu.init_state(), gpu.init_state()
+    r = gpu.train_epochs(p1, s1, X, Y, lr=0.05, batch_size=3, n_epochs=2, seed=11)
+    a = gpu.train_epochs(p2, s2, X, Y, lr=0.05, batch_size=3, n_epochs=1, seed=11)
+    b = gpu.train_epochs(p2, s2, X, Y, lr=0.05, batch_size=3, n_epochs=1, seed=11, start_epoch=1)
+    assert np.array_equal(r.losses, np.concatenate([a.losses, b.losses]))
+    close(p1, p2, 0.0)
+    assert s1["t"] == s2["t"] == 8
+
+
+def test_nonfinite_report_matches_cpu():
+    """A NaN input row stops both targets at the same epoch, step and quantity, before the
+    update: the shuffle is the cpu target's."""
+    case = CASES[2]
+    d, gpu, cpu = models(case)
+    X, Y = cu.data(d.spec, n=10, seed=6)
+    X[7, 1] = np.nan
+    p_gpu, p_cpu = gpu.init_params(seed=2), cpu.init_params(seed=2)
+    s_gpu, s_cpu = gpu.init_state(), cpu.init_state()
+    r_gpu = gpu.train_epochs(p_gpu, s_gpu, X, Y, lr=0.05, batch_size=3, n_epochs=2, seed=1)
+    r_cpu = cpu.train_epochs(p_cpu, s_cpu, X, Y, lr=0.05, batch_size=3, n_epochs=2, seed=1)
+    assert r_cpu.nonfinite is not None and r_gpu.nonfinite is not None
+    assert (r_gpu.nonfinite.epoch, r_gpu.nonfinite.step, r_gpu.nonfinite.quantity) == \
+        (r_cpu.nonfinite.epoch, r_cpu.nonfinite.step, r_cpu.nonfinite.quantity)
+    # relu's derivative reads a1, so z1 is not stored: a1 is the first quantity
+    assert r_gpu.nonfinite.quantity == gpu.quantities[0] == "a1" and r_gpu.t == r_cpu.t
+    close(p_gpu, p_cpu, 1e-10)
+    assert all(np.all(np.isfinite(v)) for v in p_gpu.values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float32_agrees_with_float64(case):
+    d, g64, _ = models(case, cpu=False)
+    _, g32, _ = models(case, "float32", cpu=False)
+    assert g32.dtype == np.float32 and "f32 = np.float32" in g32.source
+    X, Y = cu.data(d.spec, n=10, seed=8)
+    p64 = g64.init_params(seed=9)
+    p32 = {k: v.astype(np.float32) for k, v in p64.items()}
+    L64, grad64 = g64.loss_and_grad(p64, X, Y)
+    L32, grad32 = g32.loss_and_grad(p32, X, Y)
+    assert abs(L32 - L64) <= 1e-4 * abs(L64)
+    assert all(grad32[k].dtype == np.float32 for k in grad32)
+    close(grad32, grad64, 1e-4)
+    s64, s32 = g64.init_state(), g32.init_state()
+    g64.train_epochs(p64, s64, X, Y, lr=0.05, batch_size=4, n_epochs=2, seed=3)
+    g32.train_epochs(p32, s32, X, Y, lr=0.05, batch_size=4, n_epochs=2, seed=3)
+    close(p32, p64, 1e-4)
+
+
+def test_device_session_keeps_parameters_on_the_device():
+    """to_device: steps change the device copies only; reading .params copies them back."""
+    d, gpu, cpu = models(CASES[0])
+    X, Y = cu.data(d.spec, n=10, seed=12)
+    p_gpu, p_cpu = gpu.init_params(seed=4), cpu.init_params(seed=4)
+    start = copy(p_gpu)
+    s_cpu = cpu.init_state()
+    session = gpu.to_device(p_gpu)
+    for _ in range(3):
+        L = session.step(X, Y, lr=0.1)
+        assert abs(L - cpu.step(p_cpu, X, Y, lr=0.1, state=s_cpu)) <= 1e-10
+    close(p_gpu, start, 0.0)  # host arrays untouched until read
+    L, none = session.loss_and_grad(X, Y, grads=False)
+    assert none is None and abs(L - cpu.loss(p_cpu, X, Y)) <= 1e-10
+    assert session.params is p_gpu
+    close(p_gpu, p_cpu, 1e-10)
+    close(session.state, s_cpu, 1e-10)
+    assert session.state["t"] == 3
+    with pytest.raises(Exception, match="cuda model"):
+        cpu.to_device(p_cpu)
+
+
+def test_generated_module_runs_on_its_own(tmp_path):
+    """The generated module imports only numpy, numba and numba-cuda (symbp is not imported)."""
+    from symbp.codegen import generate_source
+
+    d, gpu, _ = models(CASES[1], cpu=False)
+    path = tmp_path / "standalone_cuda.py"
+    path.write_text(generate_source(d, "cuda", "float64"))
+    X, Y = cu.data(d.spec, n=5, seed=13)
+    p = gpu.init_params(seed=6)
+    np.savez(tmp_path / "data.npz", X=X, Y=Y, **p)
+    script = (
+        "import importlib.util, json, sys, numpy as np\n"
+        f"spec = importlib.util.spec_from_file_location('standalone_cuda', {str(path)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        f"z = np.load({str(tmp_path / 'data.npz')!r})\n"
+        "L, *grads = mod.loss_and_grad(*[z[k] for k in mod.PARAMS], z['X'], z['Y'])\n"
+        "print(json.dumps({'L': L, 'symbp': any(m.startswith('symbp') for m in sys.modules),\n"
+        "                  'dW1': grads[0].tolist()}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    L, g = gpu.loss_and_grad(p, X, Y)
+    assert res["symbp"] is False
+    assert abs(res["L"] - L) <= 1e-12 and np.allclose(res["dW1"], g["W1"], rtol=0, atol=1e-12)

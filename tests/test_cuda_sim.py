@@ -1,0 +1,113 @@
+"""The cuda target: generated source (cheap, in this process) and the kernels under Numba's CUDA
+simulator (tests/cuda_sim_cases.py in a child pytest process).
+
+No GPU is lent to this project's machines, so the kernels are checked against the cpu target in
+the simulator (``NUMBA_ENABLE_CUDASIM=1``). The variable is read when Numba is imported, and
+setting it here would turn every later CUDA use of this process into a simulated one, so the
+simulator runs in its own process; the main ``python -m pytest`` run always starts it.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symbp.cli import main
+from symbp.codegen import generate_source
+from symbp.runtime import compile_derivation
+from symbp.runtime_cuda import CudaUnavailable
+
+try:
+    from . import codegen_util as cu
+except ImportError:
+    import codegen_util as cu
+
+HERE = Path(__file__).resolve().parent
+CASES = HERE / "cuda_sim_cases.py"
+
+
+@pytest.mark.cudasim
+def test_simulator_cases_pass():
+    """Every case of cuda_sim_cases.py passes under the simulator; none is skipped."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONHASHSEED="0")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-rs", str(CASES)], capture_output=True, text=True, env=env,
+                         cwd=HERE.parent, timeout=600)
+    tail = out.stdout[-6000:] + out.stderr[-2000:]
+    assert out.returncode == 0, tail
+    summary = out.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, tail
+    assert int(summary.split(" passed")[0].split()[-1]) >= 16, summary
+
+
+def _derivation(opt="adam", acts=("sigmoid", "sigmoid"), loss="mse", l2=0.0):
+    return cu.derive_text(cu.spec_text([2, 3, 2], list(acts), loss, l2=l2), optimizer=opt)
+
+
+def test_cuda_source_is_deterministic_and_has_kernels():
+    d = _derivation(l2=0.01)
+    src = generate_source(d, "cuda", "float64")
+    assert src == generate_source(_derivation(l2=0.01), "cuda", "float64")
+    tree = ast.parse(src)
+    kernels = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+               and any(ast.unparse(dec) == "cuda.jit(cache=True)" for dec in f.decorator_list)}
+    assert kernels == {"_k_a1", "_k_yhat", "_k_loss_rows", "_k_delta2", "_k_dW2", "_k_delta1",
+                       "_k_dW1", "_k_loss_total", "_k_update", "_k_nonfinite", "_k_gather"}
+    assert "@cuda.jit(device=True, cache=True)\ndef sigmoid(x):" in src
+    classes = [c for c in tree.body if isinstance(c, ast.ClassDef)]
+    assert [c.name for c in classes] == ["DeviceModel"]
+    methods = {f.name for f in classes[0].body if isinstance(f, ast.FunctionDef)}
+    assert {"forward", "loss", "loss_and_grad", "step", "train_epochs", "pull"} <= methods
+    imports = {ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    assert imports == {"import math", "import numpy as np", "from numba import cuda, njit"}
+    # the equations above each kernel, the penalty and the cpu target's shuffle
+    assert "# delta1 = (delta2 @ W2.T) * a1 * (1 - a1)" in src
+    assert "pen += W1[i, j] * W1[i, j]" in src
+    assert "np.random.seed((seed * 1000003 + epoch) % 4294967296)" in src
+    code = [line for line in src.splitlines() if not line.lstrip().startswith("#")]
+    assert "TARGET = 'cuda'" in src and max(len(line) for line in code) <= 100  # wrapped
+
+
+def test_cuda_source_float32_never_widens():
+    src = generate_source(_derivation("sgd", ("tanh", "identity"), "softmax_cross_entropy"),
+                          "cuda", "float32")
+    assert "f32 = np.float32" in src and "dtype=np.float64" not in src
+    assert "c = f32(1.0 / n_rows)" in src and "acc = f32(0)" in src
+
+
+def test_cuda_source_differs_from_cpu_only_in_loops():
+    """The scalar bodies come from the shared printer: the cpu epilogue line appears verbatim."""
+    d = _derivation("sgd", ("tanh", "sigmoid"), "bce")
+    cpu, gpu = generate_source(d, "cpu"), generate_source(d, "cuda")
+    line = next(s.strip() for s in gpu.splitlines() if s.strip().startswith("delta1[n, j] ="))
+    assert line in {s.strip() for s in cpu.splitlines()}
+    assert "def tanh_light(x):" in gpu and "@njit" in gpu.split("def _order")[0].splitlines()[-1]
+
+
+def test_codegen_cli_cuda(capsys):
+    assert main(["codegen", "seed000_sigmoid_mse", "--target", "cuda"]) == 0
+    out = capsys.readouterr().out
+    assert "class DeviceModel:" in out and "target: cuda, dtype: float64" in out
+
+
+def test_missing_numba_cuda_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba.cuda", None)  # import numba.cuda raises
+    with pytest.raises(CudaUnavailable, match=r'pip install "symbp\[cuda\]"'):
+        compile_derivation(_derivation(), "cuda")
+
+
+def test_cuda_without_gpu_names_the_simulator():
+    """No GPU here and no simulator in this process: compiling for cuda says what to do."""
+    from numba import config, cuda
+
+    d = _derivation("sgd")
+    if cuda.is_available() or config.ENABLE_CUDASIM:
+        assert compile_derivation(d, "cuda").target == "cuda"
+    else:
+        with pytest.raises(CudaUnavailable, match="NUMBA_ENABLE_CUDASIM=1"):
+            compile_derivation(d, "cuda")
