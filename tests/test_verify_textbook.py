@@ -1,8 +1,11 @@
 """A table of textbook claims (true ones and corrupted variants) with the expected verdicts."""
 
+import time
+
 import pytest
 
 from symbp.verify import verify_claim
+from symbp.verify.spec_check import derivation_of
 
 S0 = "seed000_sigmoid_mse"
 S2 = "seed002_worked_example"
@@ -72,12 +75,20 @@ TABLE = [
     (r"\frac{\partial J}{\partial z_k^{(2)}} = (\hat{y}_k - y_k) \hat{y}_k (1 - \hat{y}_k)", S0, "correct", None),
     (r"\frac{\partial J}{\partial z_k^{(2)}} = (\hat{y}_k - y_k)", S0, "wrong", "missing_activation_derivative"),
     (r"\frac{\partial J}{\partial z_k^{(2)}} = (y_k - \hat{y}_k) \hat{y}_k (1 - \hat{y}_k)", S0, "wrong", "sign"),
+    (r"\frac{\partial J}{\partial w^{(2)}_{kj}} = (\hat{y}_k - y_k)\hat{y}_k(1-\hat{y}_k) a^{(1)}_j", S0, "correct", None),
+    (r"\frac{\partial J}{\partial w^{(2)}_{kj}} = (\hat{y}_k - y_k) a^{(1)}_j", S0, "wrong",
+     "missing_activation_derivative"),
+    (r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_k \sigma'(z^{(1)}_j)", S0, "correct", None),
+    (r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_k", S0, "wrong", "missing_activation_derivative"),
+    (r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_k \sigma'(z^{(1)}_j)", S2, "correct", None),
     (r"\delta_{l} = (W_{l+1}^T \delta_{l+1}) \odot \sigma'(Z_l)", S2, "correct", None),
-    (r"\delta^{(l)} = (W^{(l+1)} \delta^{(l+1)}) \odot \sigma'(z^{(l)})", S2, "wrong", None),
+    (r"\delta^{(l)} = ((W^{(l+1)})^T \delta^{(l+1)}) \odot \sigma'(z^{(l)})", S2, "correct", None),
+    (r"\delta^{(l)} = (W^{(l+1)} \delta^{(l+1)}) \odot \sigma'(z^{(l)})", S2, "wrong", "transposed"),
     (r"\frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}", S2, "correct", None),
     (r"\frac{\partial L}{\partial b^{(l)}} = \delta^{(l+1)}", S2, "wrong", "wrong_layer"),
     (r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} (a^{(l-1)})^T", S2, "correct", None),
-    (r"\frac{\partial L}{\partial W^{(l)}} = a^{(l-1)} (\delta^{(l)})^T", S2, "wrong", None),
+    (r"\frac{\partial L}{\partial W^{(l)}} = a^{(l-1)} (\delta^{(l)})^T", S2, "wrong", "transposed"),
+    (r"\frac{\partial L}{\partial W_l} = A_{l-1} \cdot \delta_{l+1}", S2, "wrong", "wrong_layer"),
     (r"\frac{\partial L}{\partial W^{(2)}} = (a^{(1)})^T \delta^{(2)}", S2, "correct", None),
     (r"\frac{\partial L}{\partial z^{(2)}_k} = \hat{y}_k - y_k", TANH, "correct", None),
     (r"\frac{\partial L}{\partial z^{(2)}_k} = (\hat{y}_k - y_k)(1 - \hat{y}_k^2)", TANH, "wrong", None),
@@ -109,3 +120,41 @@ def test_textbook_claim(claim, setting, expected, label):
 def test_table_is_large_enough():
     assert sum(1 for row in TABLE if row[2] == "correct") >= 20
     assert len(TABLE) >= 40
+
+
+#: Claims that once took 8-18 s (the search for wrong_layer/transposed repairs re-diagnosed every
+#: candidate, rebuilt the instance and its points each time) or crashed.
+SLOW_OR_CRASHING = [
+    (r"\frac{\partial L}{\partial W_l} = A_{l-1} \cdot \delta_{l+1}", S2),
+    (r"\frac{\partial L}{\partial W^{(l)}} = a^{(l-1)} (\delta^{(l)})^T", S2),
+    (r"\delta^{(l)} = (W^{(l+1)} \delta^{(l+1)}) \odot \sigma'(z^{(l)})", S2),
+    (r"\frac{\partial L}{\partial z^{(2)}_k} = (\hat{y}_k - y_k)(1 - \hat{y}_k^2)", TANH),
+    (r"\frac{\partial J}{\partial w^{(2)}_{kj}} = (\hat{y}_k - y_k)\hat{y}_k(1-\hat{y}_k) a^{(1)}_j", S0),
+    (r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_m \sigma'(z^{(1)}_j)", S0),
+]
+
+
+@pytest.mark.parametrize("claim,setting", SLOW_OR_CRASHING, ids=[str(i) for i in range(len(SLOW_OR_CRASHING))])
+def test_each_claim_is_decided_within_a_second(claim, setting):
+    derivation_of(setting)  # deriving the spec is not the claim's cost
+    t = time.process_time()
+    v = verify_claim(claim, setting)
+    assert time.process_time() - t < 1.0, (claim, v.verdict)
+    assert v.verdict in ("correct", "wrong", "unverifiable")
+
+
+def test_stray_index_is_unverifiable_with_a_reason():
+    v = verify_claim(r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_m \sigma'(z^{(1)}_j)", S0)
+    assert v.verdict == "unverifiable" and "index m" in v.reason
+
+
+def test_internal_error_is_unverifiable_not_a_crash(monkeypatch):
+    import symbp.verify.spec_check as sc
+
+    def boom(*args, **kwargs):
+        raise TypeError("Cannot convert symbols to int")
+
+    monkeypatch.setattr(sc, "_compare_sides", boom)
+    v = verify_claim(r"\frac{\partial J}{\partial z_k^{(2)}} = \hat{y}_k - y_k", S0)
+    assert v.verdict == "unverifiable"
+    assert "TypeError" in v.reason

@@ -104,6 +104,9 @@ def _verify(text, spec, given, notation, functions, seed) -> Verdict:
         return Verdict(text, "unverifiable", f"cannot build the formula: {exc.problem}")
     except (RecursionError, MemoryError):
         return Verdict(text, "unverifiable", "the formula is too deeply nested or too large to check")
+    except Exception as exc:  # noqa: BLE001 - a crash must never reach the user
+        return Verdict(text, "unverifiable", f"symbp could not check this formula (internal error "
+                       f"{type(exc).__name__}: {str(exc)[:200]}); please report it")
 
 
 def _aliases(spec, notation) -> dict:

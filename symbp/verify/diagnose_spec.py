@@ -11,6 +11,7 @@ writes the right-hand side the derivation gives, in the claim's layout, in LaTeX
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import sympy as sp
 
@@ -18,8 +19,8 @@ from ..claims import ast as A
 from .diagnose import constant_ratio, diagnose_scalar, factor_labels
 from .resolve import classify, layer_value
 
-MAX_REPAIRS = 40
-REPAIR_SECONDS = 1.5
+MAX_REPAIRS = 80
+REPAIR_SECONDS = 0.8
 
 
 def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
@@ -89,12 +90,18 @@ def _transpose_edits(side):
     edits = [("the right-hand side is transposed", None)]
     for n in A.walk(side):
         if isinstance(n, A.BinOp) and n.op in ("mul", "matmul"):
-            swapped = A.BinOp(n.op, A.Transpose(n.right), A.Transpose(n.left), n.pos)
-            edits.append(("the factors are in the wrong order or transposed",
-                          lambda m, t=n, s=swapped: s if m is t else None))
-            plain = A.BinOp(n.op, n.right, n.left, n.pos)
-            edits.append(("the factors are in the wrong order",
-                          lambda m, t=n, s=plain: s if m is t else None))
+            L, R, op, pos = n.left, n.right, n.op, n.pos
+            for words, new in (
+                    ("the first factor should be transposed", A.BinOp(op, A.Transpose(L), R, pos)),
+                    ("the second factor should be transposed", A.BinOp(op, L, A.Transpose(R), pos)),
+                    ("the factors are in the wrong order", A.BinOp(op, R, L, pos)),
+                    ("the factors are in the wrong order and the first one should be transposed",
+                     A.BinOp(op, R, A.Transpose(L), pos)),
+                    ("the factors are in the wrong order and the second one should be transposed",
+                     A.BinOp(op, A.Transpose(R), L, pos)),
+                    ("the factors are in the wrong order or transposed",
+                     A.BinOp(op, A.Transpose(R), A.Transpose(L), pos))):
+                edits.append((words, lambda m, t=n, s=new: s if m is t else None))
     return edits
 
 
@@ -105,30 +112,35 @@ def _apply(side, edit):
 
 
 def _repairs(claim, aliases, functions, d):
-    from .spec_check import check_in_spec
+    """Edits of the right-hand side that make the claim correct: (labels, words) or None.
 
-    import time
+    Every candidate is first compared at one random point of one instance (cheap, numeric); only
+    the candidates that pass are checked at all points, sizes, layers and index values.
+    """
+    from .spec_check import check_in_spec
 
     side = claim.sides[-1]
     if any(isinstance(n, (A.Deriv, A.Matrix)) for n in A.walk(side)):
         return None
     start = time.monotonic()
     base = (claim.lhs,)
-    tried = 0
     layer_edits = _layer_edits(side)
-    trans_edits = _transpose_edits(side)
+    # element formulas (z_k, w_{kj}) have no matrix products to transpose
+    elements = any(isinstance(n, A.Sym) and n.ref.indices for s in claim.sides for n in A.walk(s))
+    trans_edits = [] if elements else _transpose_edits(side)
     plans = [([le], ["wrong_layer"]) for le in layer_edits] + \
             [([te], ["transposed"]) for te in trans_edits] + \
             [([le, te], ["wrong_layer", "transposed"]) for le in layer_edits for te in trans_edits]
-    for plan, labels in plans:
-        if tried >= MAX_REPAIRS or time.monotonic() - start > REPAIR_SECONDS:
+    for plan, labels in plans[:MAX_REPAIRS]:
+        if time.monotonic() - start > REPAIR_SECONDS:
             break
-        tried += 1
         new = side
-        for _, edit in plan:
+        for _, edit in reversed(plan):  # structure first: layer edits find their symbol by identity
             new = _apply(new, edit)
         mutated = A.Claim(claim.text, base + (new,), ("eq",))
         try:
+            if check_in_spec(mutated, d, aliases, functions, 1, quick=True).verdict != "correct":
+                continue
             v = check_in_spec(mutated, d, aliases, functions, 1, numeric_only=True)
         except Exception:  # a repair that cannot be checked is simply not the answer
             continue

@@ -31,6 +31,8 @@ from .verdict import Verdict
 
 LAYOUTS = ("column", "row")
 _DERIVATIONS: dict = {}
+_INSTANCES: dict = {}       # (id(d), sizes, n) -> (d, Instance); d kept so the id stays valid
+_MAX_INSTANCES = 64
 
 
 def derivation_of(spec):
@@ -45,6 +47,29 @@ def derivation_of(spec):
     if key not in _DERIVATIONS:
         _DERIVATIONS[key] = derive(spec)
     return _DERIVATIONS[key]
+
+
+def instance_of(d, sizes, n) -> Instance:
+    """The instance of ``d`` at ``sizes`` with ``n`` samples (cached: building one is the costly
+    part of a check, and a claim, its layouts and its candidate repairs share it)."""
+    key = (id(d), tuple(sizes), n)
+    hit = _INSTANCES.get(key)
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    if len(_INSTANCES) >= _MAX_INSTANCES:
+        _INSTANCES.pop(next(iter(_INSTANCES)))
+    inst = Instance(d, sizes, n)
+    _INSTANCES[key] = (d, inst)
+    return inst
+
+
+def points_of(inst: Instance, seed: int, count: int = 10) -> list:
+    """The random consistent points of an instance for a seed (cached on the instance)."""
+    cache = inst.__dict__.setdefault("_points", {})
+    key = (seed, count)
+    if key not in cache:
+        cache[key] = _consistent_points(inst, random.Random(seed), count)
+    return cache[key]
 
 
 class SpecResolver(Resolver):
@@ -125,9 +150,11 @@ class SpecResolver(Resolver):
             elif letter in self.values:
                 idx.append(self.values[letter])
             else:
-                return sp.IndexedBase(f"{name}|{self.layout}")[tuple(
-                    sp.Symbol(x, integer=True) if not x.isdigit() else sp.Integer(int(x))
-                    for x in ref.indices)]
+                idx.append(None)
+        if any(i is None for i in idx):  # a summation index: an element filled in after the sum
+            return sp.IndexedBase(f"{name}|{self.layout}")[tuple(
+                sp.Symbol(x, integer=True) if i is None else sp.Integer(i)
+                for x, i in zip(ref.indices, idx))]
         return self.element(name, arr, tuple(idx))
 
     def index(self, name):
@@ -226,6 +253,15 @@ def _sizes_for(d, rng: random.Random, has_digits: bool):
     return trials
 
 
+def _lhs_letters(claim) -> set:
+    out = set()
+    heads = [s for i, s in enumerate(claim.sides) if i == 0 or isinstance(s, A.Deriv)]
+    for n in (m for side in heads for m in A.walk(side)):
+        refs = [n.ref] if isinstance(n, A.Sym) else [n.wrt] if isinstance(n, A.Deriv) else []
+        out.update(x for r in refs for x in r.indices)
+    return out
+
+
 def _letters(claim):
     lhs, all_letters, summed = set(), [], set()
     for i, side in enumerate(claim.sides):
@@ -243,8 +279,16 @@ def _letters(claim):
     return free, summed
 
 
-def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = False) -> Verdict:
+def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = False,
+                  quick: bool = False) -> Verdict:
+    """Check a claim in a spec's setting.
+
+    ``numeric_only``: compare at the random points only and do not diagnose a wrong claim (the
+    check of a candidate repair). ``quick``: as numeric_only, at one point, one index choice and
+    the distinct-width instance only (the cheap filter applied to candidate repairs first).
+    """
     d = derivation_of(spec)
+    numeric_only = numeric_only or quick
     rng = random.Random(seed)
     depth = len(d.spec.model.sizes) - 1
     layers = _general_layers(claim, aliases, depth)
@@ -257,11 +301,17 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
     deriv = next((s for s in claim.sides if isinstance(s, A.Deriv)), None)
     den = classify(deriv.wrt, aliases) if deriv is not None else None
     free, summed = _letters(claim)
+    stray = [x for x in free if x not in _lhs_letters(claim)]
+    if stray:
+        raise Unresolvable(f"the index {stray[0]} is neither summed over nor on the left side, so "
+                           "the formula does not say which element it means")
     matrices = not any(r.indices for r in refs)
     results = {}
     for layout in (LAYOUTS if matrices or any(len(r.indices) > 1 for r in refs) else ("column",)):
         results[layout] = _run_layout(claim, d, layout, layers, depth, den, aliases, functions,
-                                      n, has_digits, free, summed, rng, seed, numeric_only)
+                                      n, has_digits, free, summed, rng, seed, numeric_only, quick)
+        if numeric_only and results[layout]["status"] == "correct":
+            break
     for layout, res in results.items():
         if res["status"] == "correct":
             note = f" ({layout} layout: {_LAYOUT_TEXT[layout]})" if matrices else ""
@@ -271,6 +321,10 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
                 v.verdict = "unverifiable"
                 v.reason = "numerically equal, but the symbolic comparison was inconclusive"
             return v
+    if numeric_only:  # a candidate repair: no diagnosis (that would search repairs of repairs)
+        status = next((r["status"] for r in results.values()), "unverifiable")
+        return Verdict(claim.text, "wrong" if status in ("wrong", "shape") else "unverifiable",
+                       "does not match")
     for layout, res in results.items():
         if res["status"] == "unverifiable" and "symbolic" in res.get("message", ""):
             return Verdict(claim.text, "unverifiable", res["message"] + f" ({layout} layout)",
@@ -294,11 +348,16 @@ def _safe(r, aliases):
 
 
 def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, n, has_digits, free,
-                summed, rng, seed, numeric_only=False):
+                summed, rng, seed, numeric_only=False, quick=False):
     symbolic_done = False if numeric_only else None
-    for sizes in _sizes_for(d, rng, has_digits):
-        inst = Instance(d, sizes, n)
-        points = _consistent_points(inst, random.Random(seed), 10)
+    trials = _sizes_for(d, rng, has_digits)
+    if quick:
+        trials = trials[-1:]
+    for sizes in trials:
+        inst = instance_of(d, sizes, n)
+        points = points_of(inst, seed)
+        if quick:
+            points = points[:1]
         for l in layers:
             context = layer_value(den.layer, l, depth) if den is not None else None
             if context is None:
@@ -310,6 +369,8 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, n, has
             combos = list(itertools.product(*[range(1, ranges.get(x, 1) + 1) for x in free]))
             if len(combos) > 6:
                 combos = rng.sample(combos, 6)
+            if quick:
+                combos = combos[-1:]
             for combo in combos:
                 r = SpecResolver(inst, layout, l, context, aliases, functions, dict(zip(free, combo)),
                                  den.kind if den else None)
@@ -369,6 +430,8 @@ def _fill(value, r: SpecResolver):
         base = str(e.base)
         name, _ = base.split("|")
         arr = r.inst.arrays[name]
+        if not all(i.is_Integer for i in e.indices):
+            raise Unresolvable("an index of the formula is neither summed nor on the left side")
         return r.element(name, arr, tuple(int(i) for i in e.indices))
 
     if isinstance(value, sp.MatrixBase):
