@@ -92,6 +92,10 @@ TABLE = [
     (r"\frac{\partial L}{\partial W^{(2)}} = (a^{(1)})^T \delta^{(2)}", S2, "correct", None),
     (r"\frac{\partial L}{\partial z^{(2)}_k} = \hat{y}_k - y_k", TANH, "correct", None),
     (r"\frac{\partial L}{\partial z^{(2)}_k} = (\hat{y}_k - y_k)(1 - \hat{y}_k^2)", TANH, "wrong", None),
+    # ReLU hidden and output units (Max in the instance), one output unit used as a scalar
+    (r"\frac{\partial L}{\partial \hat{y}} = \frac{\hat{y} - y}{\hat{y}(1-\hat{y})}", "seed001_relu_bce", "correct", None),
+    (r"\frac{\partial L}{\partial \hat{y}} = \frac{y - \hat{y}}{\hat{y}(1-\hat{y})}", "seed001_relu_bce", "wrong", "sign"),
+    (r"\delta^{(2)} = ((W^{(3)})^T \delta^{(3)}) \odot a^{(2)} \odot (1 - a^{(2)})", S2, "correct", None),
     # logistic and linear regression
     (r"\frac{\partial L}{\partial z} = \hat{y} - y", LOGREG, "correct", None),
     (r"\frac{\partial L}{\partial z} = 2(\hat{y} - y)", LOGREG, "wrong", "factor_2"),

@@ -154,6 +154,8 @@ class _Converter:
             return self._chain(node)
         left, right = self.conv(node.left), self.conv(node.right)
         if node.op == "div":
+            if isinstance(right, sp.MatrixBase) and right.shape == (1, 1):
+                right = right[0, 0]
             if _is_matrix(right):
                 raise self.fail(node, "division by a matrix", "a scalar denominator")
             return left / right
@@ -178,6 +180,8 @@ class _Converter:
         result = self.conv(cur)
         for op, right in reversed(operands):
             value = self.conv(right)
+            if op in ("add", "sub"):  # 1 - yhat with a 1x1 yhat (one output unit): a scalar
+                result, value = _scalar_if_mixed(result, value)
             result = result + value if op == "add" else result - value if op == "sub" else (
                 result * value)
         return result
@@ -259,6 +263,20 @@ class _Converter:
     def _piecewise(self, node: A.Piecewise) -> sp.Basic:
         pieces = [(self.conv(v), sp.true if c is None else self.conv(c)) for v, c in node.pieces]
         return sp.Piecewise(*pieces)
+
+
+def _scalar_if_mixed(a, b):
+    """A 1x1 matrix next to a scalar in a sum is that scalar; a scalar next to a larger explicit
+    matrix is added to every element (``1 - a`` in ``a \\odot (1 - a)``)."""
+    if isinstance(a, sp.MatrixBase) and a.shape == (1, 1) and not _is_matrix(b):
+        a = a[0, 0]
+    if isinstance(b, sp.MatrixBase) and b.shape == (1, 1) and not _is_matrix(a):
+        b = b[0, 0]
+    if isinstance(a, sp.MatrixBase) and not _is_matrix(b):
+        b = sp.Matrix(a.rows, a.cols, [b] * len(a))
+    elif isinstance(b, sp.MatrixBase) and not _is_matrix(a):
+        a = sp.Matrix(b.rows, b.cols, [a] * len(b))
+    return a, b
 
 
 def _is_matrix(x) -> bool:

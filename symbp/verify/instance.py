@@ -29,6 +29,9 @@ class _SymEvaluator(Evaluator):
             return _Val(_vec(lambda v: sp.Heaviside(v, 0))(x.arr), x.axes)
         if isinstance(e, (sp.StrictGreaterThan, sp.GreaterThan, sp.StrictLessThan, sp.LessThan)):
             return self._nary([self.ev(e.lhs), self.ev(e.rhs)], _vec(lambda a, b, t=type(e): t(a, b)))
+        if isinstance(e, (sp.Max, sp.Min)):  # NumPy's maximum would compare symbols
+            f = sp.Max if isinstance(e, sp.Max) else sp.Min
+            return self._nary([self.ev(a) for a in e.args], _vec(lambda a, b: f(a, b)))
         if isinstance(e, sp.Piecewise):
             vals, conds = [], []
             for expr, cond in e.args:

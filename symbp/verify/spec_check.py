@@ -247,7 +247,10 @@ def _sizes_for(d, rng: random.Random, has_digits: bool):
     trials = [spec_sizes]
     for _ in range(20):
         r = tuple(rng.randint(2, 4) for _ in spec_sizes)
-        if all(a != b for a, b in zip(r, r[1:])):
+        if spec_sizes[-1] == 1:  # one output unit: claims may treat the output as a scalar
+            r = r[:-1] + (1,)
+        if all(a != b for a, b in zip(r, r[1:])) or (spec_sizes[-1] == 1 and all(
+                a != b for a, b in zip(r[:-1], r[1:-1]))):
             trials.append(r)
             break
     return trials
