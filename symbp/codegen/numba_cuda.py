@@ -59,6 +59,9 @@ class CudaEmitter(CpuEmitter):
     decorator = "@cuda.jit(cache=True)"
     device_decorator = "@cuda.jit(device=True, cache=True)"
     imports = ("import math", "", "import numpy as np", "from numba import cuda, njit")
+    #: rewrite sets of the scalar bodies: no cpu-only vector set (LLVM intrinsics); the GPU has
+    #: fast exp/log of its own
+    sets = ("stable", "light")
 
     def __init__(self, dtype: str, hyper: tuple[str, ...] = (), candidates: tuple[str, ...] = ()):
         super().__init__(dtype, hyper)
