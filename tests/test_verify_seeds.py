@@ -35,18 +35,60 @@ def _setting(c):
     return {}
 
 
+#: Hand-checked seed-002 claims whose numbers cannot be multiplied as written (``converts =
+#: false`` in the data: a 2x1 by 2x1 or 2x1 by 2x2 product, a 2x2 minus a 2x1). The hand
+#: labels name what the author meant (``transposed``: the outer product delta A^T); the engine
+#: reports that the shapes do not fit. Either reading is accepted, and one of them must be given.
+SHAPE_READING = {"shape", "transposed"}
+
+
+def _expected_labels(c) -> tuple[set, set]:
+    """(labels that must all be given, a set of which at least one must be given)."""
+    expected = set(c.get("diagnosis", [])) - {"other"}
+    if c.get("converts") is False and c["check"] == "hand":
+        return set(), SHAPE_READING
+    if c.get("converts") is False and c["check"] == "update_rule":
+        return set(), {"shape", "other"}
+    if c["id"] in ("s002-l59", "s002-l138", "s002-l281"):
+        # delta_l = delta_{l+1} dZ_{l+1}/dZ_l sigma'(Z_l): a Jacobian times a column vector in the
+        # wrong order; the hand label is "other" (sigma' counted twice), the engine may see shapes
+        return set(), {"shape", "other"}
+    if c["id"] == "s002-l329":
+        # 2(yhat - y) and the worked numbers: factor 2 on the symbolic side, arithmetic slips on
+        # the numeric sides; the first difference found is the numbers
+        return set(), {"factor_2", "other"}
+    return expected, set()
+
+
 @pytest.mark.parametrize("c", DATA, ids=[c["id"] for c in DATA])
 def test_seed_claim_verdict(c):
     v = verify_claim(c["text"], functions=c.get("functions"), **_setting(c))
     assert v.verdict == c["verdict"], (v.reason, v.diagnosis)
     if v.verdict == "wrong":
         assert v.counterexample is not None and v.reason
-        expected = set(c.get("diagnosis", [])) - {"other"}
-        if c["check"] in ("model", "update_rule") and c["id"] not in ("s000-l105", "s000-l171",
-                                                                         "s000-l237", "s001-l150"):
-            assert expected <= set(v.diagnosis), v.diagnosis
+        assert v.diagnosis, "a wrong claim always has a diagnosis"
+        required, one_of = _expected_labels(c)
+        assert required <= set(v.diagnosis), v.diagnosis
+        if one_of:
+            assert one_of & set(v.diagnosis), v.diagnosis
     if v.verdict == "unverifiable":
         assert v.reason
+
+
+def test_cross_entropy_sign_is_relative_to_the_fused_form():
+    c = next(c for c in DATA if c["id"] == "s000-l105")
+    v = verify_claim(c["text"], given=c["model"])
+    assert v.diagnosis == ["sign"]
+    assert r"\hat{y}" in v.explanation[0] and "cross-entropy" in v.explanation[0]
+    # the correct value in the claim's notation, not the exp form
+    assert "e^" not in v.correct and r"\hat{y}" in v.correct
+
+
+def test_seed002_weight_gradient_is_wrong_layer_and_transposed():
+    c = next(c for c in DATA if c["id"] == "s002-l63")
+    v = verify_claim(c["text"], **_setting(c))
+    assert set(v.diagnosis) == {"wrong_layer", "transposed"}, v.diagnosis
+    assert any("delta_{l+1} should be delta_{l}" in w for w in v.explanation)
 
 
 def test_seed000_output_error_diagnosis_and_counterexample():

@@ -162,3 +162,31 @@ def test_internal_error_is_unverifiable_not_a_crash(monkeypatch):
     v = verify_claim(r"\frac{\partial J}{\partial z_k^{(2)}} = \hat{y}_k - y_k", S0)
     assert v.verdict == "unverifiable"
     assert "TypeError" in v.reason
+
+
+def test_correct_formula_of_an_element_claim_is_in_the_claims_notation():
+    v = verify_claim(r"\frac{\partial J}{\partial z_k^{(2)}} = \hat{y}_k - y_k", S0)
+    assert v.verdict == "wrong"
+    assert v.correct.startswith(r"\left(\hat{y}_{k} - y_{k}\right) \hat{y}_{k} \left(1 - \hat{y}_{k}\right)"), v.correct
+    assert "index form" not in v.correct and "N" in v.correct  # the batch mean's 1/N is noted
+    # the missing factor in its textbook form, not 1/(1 + exp(-z))
+    assert any(r"\hat{y}_{k} \left(1 - \hat{y}_{k}\right) is missing" in w for w in v.explanation), v.explanation
+    assert not any("exp" in w for w in v.explanation)
+
+
+def test_correct_weight_gradient_in_the_claims_notation():
+    v = verify_claim(r"\frac{\partial J}{\partial w^{(2)}_{kj}} = (\hat{y}_k - y_k) a^{(1)}_j", S0)
+    assert v.correct.startswith(r"a^{(1)}_{j} \left(\hat{y}_{k} - y_{k}\right) \hat{y}_{k}"), v.correct
+
+
+def test_missing_hidden_derivative_named_by_the_claims_index():
+    v = verify_claim(r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_k", S0)
+    assert "missing_activation_derivative" in v.diagnosis
+    assert any(r"a^{(1)}_{j} \left(1 - a^{(1)}_{j}\right)" in w for w in v.explanation), v.explanation
+
+
+def test_given_setting_correct_is_in_textbook_form():
+    v = verify_claim(r"\frac{\partial L}{\partial z} = \hat{y} - y",
+                     given=[r"L = \frac{1}{2}(y - \hat{y})^2", r"\hat{y} = \tanh(z)"])
+    assert v.correct == r"\left(\hat{y} - y\right) \left(1 - \hat{y}^{2}\right)", v.correct
+    assert v.explanation == [r"the activation derivative 1 - \hat{y}^{2} is missing"]

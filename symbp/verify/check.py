@@ -24,9 +24,9 @@ import sympy as sp
 from ..claims import ClaimParseError, DefaultResolver, parse_claim, parse_expression, to_sympy
 from ..claims import ast as A
 from ..claims.convert import FUNCTIONS
-from .diagnose import diagnose_scalar
+from .diagnose import constant_ratio, diagnose_scalar, factor_labels
 from .model import Comparison, ScalarModel, Unresolvable, compare, is_zero, to_complex
-from .printing import fmt_point, fmt_value, latex_of
+from .printing import activation_forms, fmt_point, fmt_value, in_activations, latex_named, latex_of, tidy
 from .verdict import Verdict
 
 MAX_CLAIM_CHARS = 20_000
@@ -383,8 +383,10 @@ def check_given(claim: A.Claim, given, aliases, functions, seed) -> Verdict:
         checked += 1
         if c.equal is False:
             labels, words = diagnose_scalar(reference, val, c, model=model)
+            if labels == ["other"]:
+                labels, words = _fused_cross_entropy(claim, ref_i, val, model, loss) or (labels, words)
             v = Verdict(claim.text, "wrong", f"side {i + 1} differs from the derivative",
-                        _cex(c, i), latex_of(_textbook(reference, available, ref_i, claim, resolver)),
+                        _cex(c, i), latex_named(_textbook(reference, available, ref_i, claim, resolver), {}),
                         labels, words, symbolic=c.symbolic, numeric=c.numeric)
             return v
         if c.equal is None:
@@ -398,9 +400,60 @@ def check_given(claim: A.Claim, given, aliases, functions, seed) -> Verdict:
                    symbolic=True, numeric=True)
 
 
+def _fused_cross_entropy(claim, ref_i, val, model, loss):
+    """A claim related to yhat - y, the logit gradient of the full cross-entropy with a sigmoid
+    or softmax output, when the setting's loss is (part of) a cross-entropy in that yhat.
+
+    Seed 000 writes dJ/dz_k = y_k - yhat_k for J = -sum_k y_k log yhat_k: the textbook result it
+    half-remembers is yhat_k - y_k, so the mistake is the sign (and the loss reading)."""
+    side = claim.sides[ref_i]
+    if not isinstance(side, A.Deriv) or loss not in model.defs:
+        return None
+    wrt = DefaultResolver().symbol(side.wrt)
+    loss_def = model.defs[loss]
+    for lg in loss_def.atoms(sp.log):
+        yhat = lg.args[0]
+        if not (isinstance(yhat, sp.Symbol) and yhat in model.defs and model.depends(yhat, wrt)):
+            continue
+        target = -sp.expand(loss_def).coeff(lg)
+        if target == 0 or target.has(yhat) or model.depends(target, wrt):
+            continue
+        fused = model.canonical(yhat - target)
+        r = constant_ratio([_ratio_at(fused, val, p) for p in _points(fused, val)])
+        if r is None:
+            continue
+        labels, text = factor_labels(r)
+        name = latex_of(yhat) + " - " + latex_of(target)
+        words = [(text + ": " if text else "") + f"relative to {name}, the gradient with respect "
+                 "to the logits of the full cross-entropy with a sigmoid or softmax output "
+                 "(with this setting's loss the derivative is different, see correct)"]
+        return (labels or ["other"]), words
+    return None
+
+
+def _points(a, b, count: int = 6):
+    from .model import sample_points
+
+    leaves = set(getattr(a, "free_symbols", set())) | set(getattr(b, "free_symbols", set()))
+    return list(sample_points(leaves, random.Random(7), count))
+
+
+def _ratio_at(a, b, point):
+    from .model import fast_value
+
+    x, y = fast_value(a, point), fast_value(b, point)
+    if x is None or y is None or abs(x) < 1e-12:
+        return float("nan")
+    return y / x
+
+
 def _textbook(reference, available, ref_i, claim, resolver):
     """The reference written with the setting's named quantities where that is shorter."""
     m = resolver.model
+    acts = activation_forms(m)
+    rewritten = in_activations(reference, acts)
+    if rewritten is not None:
+        return rewritten
     out = reference
     for sym, expr in m.defs.items():
         ce = m.canonical(sym)

@@ -54,8 +54,17 @@ def factor_labels(c: float, n: int | None = None) -> tuple[list, str]:
     return labels, "; ".join(words)
 
 
-def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation_derivs=()):
-    """Labels and sentences for a wrong scalar (or matrix) claim."""
+def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation_derivs=(),
+                    acts=None, names=None):
+    """Labels and sentences for a wrong scalar (or matrix) claim.
+
+    ``acts`` (activation values, :func:`~symbp.verify.printing.activation_forms`) and ``names``
+    (symbol -> LaTeX in the claim's notation) let a missing activation derivative be written in
+    its textbook form, e.g. ``\\hat{y}_k(1 - \\hat{y}_k)``."""
+    if acts is None and model is not None:
+        from .printing import activation_forms
+
+        acts = activation_forms(model)
     labels, words = [], []
     c = constant_ratio(comp.ratio) if comp.ratio else None
     if c is None:
@@ -73,7 +82,8 @@ def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation
         if r is not None:
             lab, text = factor_labels(r)
             return lab + ["missing_activation_derivative"], [
-                (text + "; " if text else "") + f"the activation derivative {sp.sstr(fp)} is missing"]
+                (text + "; " if text else "") + f"the activation derivative {_fp_text(fp, acts, names)} "
+                "is missing"]
     if not isinstance(reference, sp.MatrixBase) and not isinstance(claim, sp.MatrixBase):
         if _symbolic_ratio(-reference, claim) is not None:
             return ["sign"], ["the sign is flipped"]
@@ -108,3 +118,18 @@ def _activation_derivatives(reference) -> list:
     for h in reference.atoms(sp.Heaviside):
         out.append(h)
     return out
+
+
+def _fp_text(fp, acts, names) -> str:
+    """f'(z) in its textbook form (yhat(1 - yhat), 1 - a^2) when the activation is named."""
+    from .printing import in_activations, latex_named
+
+    if acts:
+        form = in_activations(fp, acts)
+        if form is not None:
+            return latex_named(form, names or {})
+    for e in getattr(fp, "atoms", lambda *a: ())(sp.exp):
+        z = -e.args[0]
+        if z.is_Symbol:
+            return f"sigma'({z}) = sigma({z})(1 - sigma({z}))"
+    return sp.sstr(fp)

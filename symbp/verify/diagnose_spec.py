@@ -32,7 +32,12 @@ def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
             labels, text = factor_labels(c, res["inst"].n)
             words.append(text)
         elif not isinstance(res["reference"], sp.MatrixBase):
-            lab, w = diagnose_scalar(res["reference"], res["claim"], comp)
+            from .printing import activation_forms
+            from .spec_check import claim_names
+
+            lab, w = diagnose_scalar(res["reference"], res["claim"], comp,
+                                     acts=activation_forms(res["inst"].model),
+                                     names=claim_names(claim, res, aliases, functions, _den(claim, aliases)))
             if lab != ["other"]:
                 labels, words = lab, w
         if labels:
@@ -171,6 +176,9 @@ def correct_formula(d, claim, den, layout, res, aliases) -> str:
     element = any(r for r in _refs_indices(claim))
     target = {"z": f"delta{lv}", "delta": f"delta{lv}", "W": f"dW{lv}", "b": f"db{lv}"}.get(den.kind)
     if element and target:
+        own = _own_notation(d, claim, den, res, aliases)
+        if own:
+            return own
         try:
             return print_expr(d.equation(target).rhs, "latex") + r" \quad\text{(symbp's index form)}"
         except KeyError:
@@ -201,3 +209,36 @@ def _refs_indices(claim):
                 yield n.ref
             if isinstance(n, A.Deriv) and n.wrt.indices:
                 yield n.wrt
+
+
+def _den(claim, aliases):
+    deriv = next((s for s in claim.sides if isinstance(s, A.Deriv)), None)
+    try:
+        return classify(deriv.wrt, aliases) if deriv is not None else None
+    except Exception:
+        return None
+
+
+def _own_notation(d, claim, den, res, aliases) -> str:
+    """The derived value at the failing element, in the claim's own symbols (textbook form), or
+    "" when it uses a quantity the claim does not name."""
+    from .printing import activation_forms, in_activations, latex_named, tidy
+    from .spec_check import claim_names
+
+    ref, inst = res.get("reference"), res.get("inst")
+    if ref is None or inst is None or isinstance(ref, sp.MatrixBase):
+        return ""
+    try:
+        names = claim_names(claim, res, aliases, None, den)
+        acts = activation_forms(inst.model)
+        form = in_activations(ref, acts)
+        if form is None:
+            form = tidy(sp.factor(ref), acts)
+        if not form.free_symbols or not form.free_symbols <= set(names):
+            return ""
+        out = latex_named(form, names)
+    except Exception:  # printing must never break a report
+        return ""
+    if d.spec.loss.reduction == "mean" and inst.n == 1:
+        out += r" \quad\text{(one sample; the loss is a mean over the batch, so each sample's term is divided by } N\text{)}"
+    return out

@@ -380,7 +380,8 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, n, has
                 r.sizes = ranges
                 out = _compare_sides(claim, r, inst, points, functions, symbolic_done is None)
                 if out["status"] != "correct":
-                    out.update(sizes=sizes, l=l, combo=dict(zip(free, combo)), inst=inst)
+                    out.update(sizes=sizes, l=l, combo=dict(zip(free, combo)), inst=inst,
+                               layout=layout)
                     return out
                 if symbolic_done is None:
                     symbolic_done = out["symbolic"]
@@ -528,3 +529,49 @@ def _short_point(point, res):
     for key in ("reference", "claim"):
         syms |= set(getattr(res.get(key), "free_symbols", set()))
     return {k: v for k, v in (point or {}).items() if k in syms} or (point or {})
+
+
+def claim_names(claim, res, aliases, functions, den) -> dict:
+    """Instance symbol -> the claim's own LaTeX for it, at the failing layer and index values
+    (so that a correct formula or a missing factor can be written in the claim's notation)."""
+    from .printing import ref_latex
+
+    inst = res.get("inst")
+    if inst is None:
+        return {}
+    depth = inst.depth
+    l = res.get("l")
+    context = layer_value(den.layer, l, depth) if den is not None else None
+    r = SpecResolver(inst, res.get("layout", "column"), l, depth if context is None else context,
+                     aliases, functions, dict(res.get("combo") or {}), den.kind if den else None)
+    names = {}
+    for side in claim.sides:
+        for n in A.walk(side):
+            if not isinstance(n, A.Sym) or not n.ref.indices:
+                continue
+            try:
+                v = r.symbol(dataclasses.replace(n.ref, transpose=False))
+            except Exception:  # a name the claim uses loosely: simply not mapped
+                continue
+            if isinstance(v, sp.Symbol) and v not in names:
+                names[v] = ref_latex(n.ref)
+    # activations and pre-activations the claim does not write: a^{(l)}_j by the unit's letter
+    by_value = {}
+    for x, val in (res.get("combo") or {}).items():
+        by_value.setdefault(val, []).append(x)
+    for tname, arr in inst.arrays.items():
+        kind = tname.rstrip("0123456789")
+        if kind not in ("a", "z", "yhat") or arr.ndim != 2 or arr.shape[0] != 1:
+            continue
+        layer = tname[len(kind):]
+        for u in range(arr.shape[1]):
+            letters = by_value.get(u + 1, [])
+            sym = arr[0, u]
+            if sym in names:
+                continue
+            head = r"\hat{y}" if kind == "yhat" else kind + (f"^{{({layer})}}" if layer else "")
+            if len(letters) == 1:
+                names[sym] = head + "_{" + letters[0] + "}"
+            elif arr.shape[1] == 1:
+                names[sym] = head
+    return names
