@@ -14,7 +14,7 @@ import sympy as sp
 
 from .code import Comment, For, Line
 from .lower import ACC, C, Gemm, Pointwise, Ref, Softmax, SoftmaxLoss, Update, WeightGrad
-from .printer import NumbaPrinter, print_assignments
+from .printer import VECTOR_MIN_TRIPS, NumbaPrinter, print_assignments
 
 
 class CpuEmitter:
@@ -23,6 +23,8 @@ class CpuEmitter:
     target = "cpu"
     decorator = "@njit(cache=True, error_model='numpy')"
     imports = ("import math", "", "import numpy as np", "from numba import njit")
+    #: rewrite sets for every scalar body (the vector set: exp and expm1 in plain arithmetic)
+    sets = ("stable", "light", "vector")
 
     def __init__(self, dtype: str, hyper: tuple[str, ...] = ()):
         self.dtype = dtype
@@ -48,12 +50,22 @@ class CpuEmitter:
             return f"{ref.buffer}[{col}]"
         return f"{ref.buffer}[{flat}]"
 
-    def block(self, assigns, reads: dict, overrides: dict | None = None, invariant=(), **idx):
-        """Print scalar assignments with element reads mapped to this emitter's indices."""
+    def sets_for(self, trips) -> tuple[str, ...]:
+        """Rewrite sets for a loop of ``trips`` iterations (None: unknown, long): the vector set
+        only where the loop is long enough to vectorise (see ``VECTOR_MIN_TRIPS``)."""
+        if trips is not None and trips < VECTOR_MIN_TRIPS:
+            return tuple(s for s in self.sets if s != "vector")
+        return self.sets
+
+    def block(self, assigns, reads: dict, overrides: dict | None = None, invariant=(),
+              trips=None, **idx):
+        """Print scalar assignments with element reads mapped to this emitter's indices;
+        ``trips``: the inner loop's length (chooses the rewrite sets)."""
         names = {s: self.index(r, **idx) for s, r in reads.items()}
         names.update(overrides or {})
         pairs = [(self.index(t, **idx) if isinstance(t, Ref) else str(t), e) for t, e in assigns]
-        printed = print_assignments(pairs, self.dtype, names, self.invariant | set(invariant))
+        printed = print_assignments(pairs, self.dtype, names, self.invariant | set(invariant),
+                                    sets=self.sets_for(trips))
         self.helpers.update(printed.helpers)
         return [Line(s) for s in printed.hoisted], [Line(s) for s in printed.body]
 
@@ -72,17 +84,18 @@ class CpuEmitter:
             out = [Comment(g.comment), Line(f"np.dot({g.a}, {w}, {g.out})")]
             if trivial:
                 return out
-            hoisted, body = self.block(g.epilogue, g.reads)
+            hoisted, body = self.block(g.epilogue, g.reads, trips=g.cols)
             return out + hoisted + [For("n", self.outer("n", "n_rows"), [
                 For("j", f"range({g.cols})", body)])]
         if g.transpose_w:  # out[n, j] = sum_k a[n, k] W[j, k]: a dot product per element
-            hoisted, body = self.block(g.epilogue, g.reads, {ACC: "acc"})
+            # the j loop holds a k loop: it does not vectorise, so libm forms (trips=1)
+            hoisted, body = self.block(g.epilogue, g.reads, {ACC: "acc"}, trips=1)
             row = [For("j", f"range({g.cols})", [
                 Line(f"acc = {self.zero()}"),
                 For("k", f"range({g.inner})", [Line(f"acc += {g.a}[n, k] * {g.w}[j, k]")]),
                 *body])]
         else:  # out[n, :] += a[n, i] W[i, :]: rows of W, contiguous
-            hoisted, body = self.block(g.epilogue, g.reads)
+            hoisted, body = self.block(g.epilogue, g.reads, trips=g.cols)
             row = [Line(f"{g.out}[n, :] = {self.zero()}"),
                    For("i", f"range({g.inner})", [
                        Line(f"{g.a}_ni = {g.a}[n, i]"),
@@ -92,12 +105,16 @@ class CpuEmitter:
 
     def emit_softmax(self, s: Softmax) -> list:
         # yhat[n, :] = exp(z[n, :] - max) / sum(exp(z[n, :] - max))
-        e = print_assignments([("e", sp.exp(sp.Symbol("zk") - sp.Symbol("m")))], self.dtype,
-                              {sp.Symbol("zk"): f"{s.z}[n, k]"}, set()).body
+        printed = print_assignments([("e", sp.exp(sp.Symbol("zk") - sp.Symbol("m")))], self.dtype,
+                                    {sp.Symbol("zk"): f"{s.z}[n, k]"}, set(),
+                                    sets=self.sets_for(s.cols))
+        self.helpers.update(printed.helpers)
+        e = printed.body
+        # exp in a loop of its own (no reduction in it: it vectorises), then the row sum
         row = self._row_max(s.z, s.cols) + [
+            For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e")]),
             Line(f"total = {self.zero()}"),
-            For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e"),
-                                          Line("total += e")]),
+            For("k", f"range({s.cols})", [Line(f"total += {s.yhat}[n, k]")]),
             For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] /= total")])]
         return [For("n", self.outer("n", "n_rows"), row, comment=s.comment)]
 
@@ -108,7 +125,7 @@ class CpuEmitter:
     # -- loss and output error -------------------------------------------------------------------
     def emit_pointwise(self, p: Pointwise) -> list:
         assigns = list(p.assigns) + [(sp.Symbol("row"), sp.Symbol("row") + p.loss)]
-        hoisted, body = self.block(assigns, p.reads, col="k")
+        hoisted, body = self.block(assigns, p.reads, col="k", trips=p.cols)
         return [Comment(p.comment), *hoisted, Line("L = 0.0"), For("n", self.outer("n", "n_rows"), [
             Line(f"row = {self.zero()}"), For("k", f"range({p.cols})", body), Line("L += row")])]
 
@@ -118,9 +135,12 @@ class CpuEmitter:
         assigns = [(sp.Symbol("row"), sp.Symbol("row") + y * (lse - z))]
         if s.delta is not None:
             assigns.insert(0, s.delta)
-        hoisted, body = self.block(assigns, s.reads, col="k")
-        e = print_assignments([("total", sp.Symbol("total") + sp.exp(z - sp.Symbol("m")))],
-                              self.dtype, {z: f"{s.z}[n, k]"}, set()).body
+        hoisted, body = self.block(assigns, s.reads, col="k", trips=s.cols)
+        printed = print_assignments([("total", sp.Symbol("total") + sp.exp(z - sp.Symbol("m")))],
+                                    self.dtype, {z: f"{s.z}[n, k]"}, set(),
+                                    sets=self.sets_for(1))  # a running sum: scalar, libm
+        self.helpers.update(printed.helpers)
+        e = printed.body
         row = self._row_max(s.z, s.cols) + [
             Line(f"total = {self.zero()}"),
             For("k", f"range({s.cols})", [Line(e[-1])]),
