@@ -15,7 +15,10 @@ def register(sub) -> None:
                        description="Check claims: `symbp verify SPEC --claim '...'` (repeatable), "
                        "`symbp verify SPEC` (the spec's [[claims]]) or `symbp verify DOC.md "
                        "[--spec SPEC]` (every formula of a Markdown file that states a "
-                       "derivative). Exit 0 all correct, 1 some wrong, 2 bad input.")
+                       "derivative). A [[claims]] entry may state `expect = \"correct\"|\"wrong\"|"
+                       "\"unverifiable\"`: a verdict that differs is flagged and fails the run, and "
+                       "a claim expected wrong that is wrong does not. Exit 0 all correct (or as "
+                       "expected), 1 some wrong or not as expected, 2 bad input.")
     p.add_argument("target", metavar="SPEC|DOC.md", help="a spec (.toml or bundled name) or a "
                    "Markdown document")
     p.add_argument("--claim", action="append", default=[], metavar="FORMULA",

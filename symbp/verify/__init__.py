@@ -25,10 +25,13 @@ __all__ = ["Verdict", "verify_claim", "verify_document", "verify_spec_claims"]
 
 
 def verify_spec_claims(spec, seed: int = 0) -> list[Verdict]:
-    """Check every ``[[claims]]`` entry of a spec."""
+    """Check every ``[[claims]]`` entry of a spec; an entry's ``expect`` is copied into its
+    verdict (``Verdict.expected``; ``Verdict.unexpected`` when they differ)."""
     out = []
     for i, entry in enumerate(spec.section("claims") or []):
-        out.append(verify_claim(entry["text"], spec, seed=seed))
+        v = verify_claim(entry["text"], spec, seed=seed)
+        v.expected = entry.get("expect")
+        out.append(v)
     return out
 
 

@@ -8,8 +8,12 @@ from .verdict import Verdict
 
 
 def exit_code(verdicts: list[Verdict], bad_input: bool = False) -> int:
-    """0 all checked claims correct, 1 some wrong, 2 bad input (a claim that cannot be parsed)."""
-    if any(v.verdict == "wrong" for v in verdicts):
+    """0 all checked claims correct, 1 some wrong or not as expected (a [[claims]] entry whose
+    ``expect`` differs from its verdict), 2 bad input (a claim that cannot be parsed)."""
+    if any(v.unexpected for v in verdicts):
+        return 1
+    expected_wrong = [v for v in verdicts if v.verdict == "wrong" and v.expected == "wrong"]
+    if any(v.verdict == "wrong" for v in verdicts if v not in expected_wrong):
         return 1
     return 2 if bad_input else 0
 
@@ -23,6 +27,10 @@ def render_text(verdicts: list[Verdict], title: str = "") -> str:
         where = f"line {v.line}: " if v.line is not None else ""
         out.append(f"{where}{v.text}")
         out.append(f"  verdict: {v.verdict.upper()}" + (f" ({v.reason})" if v.reason else ""))
+        if v.expected is not None:
+            out.append(f"  expected: {v.expected.upper()}" + (
+                f"  <-- NOT AS EXPECTED (the spec's `expect` says {v.expected}, the check says "
+                f"{v.verdict})" if v.unexpected else " (as expected)"))
         if v.verdict == "wrong":
             ce = v.counterexample or {}
             if ce.get("at"):
@@ -40,6 +48,10 @@ def render_text(verdicts: list[Verdict], title: str = "") -> str:
     counts = {k: sum(v.verdict == k for v in verdicts) for k in ("correct", "wrong", "unverifiable")}
     out.append(f"{counts['correct']} correct, {counts['wrong']} wrong, {counts['unverifiable']} "
                f"unverifiable, {len(skipped)} skipped (no derivative)")
+    unexpected = [v for v in verdicts if v.unexpected]
+    if unexpected:
+        out.append(f"{len(unexpected)} not as expected: " + ", ".join(
+            (f"line {v.line}" if v.line is not None else v.text[:40]) for v in unexpected[:20]))
     if skipped:
         shown = ", ".join(f"line {v.line}" if v.line is not None else v.text[:30] for v in skipped[:20])
         out.append(f"skipped: {shown}" + (" ..." if len(skipped) > 20 else ""))
@@ -49,5 +61,6 @@ def render_text(verdicts: list[Verdict], title: str = "") -> str:
 def render_json(verdicts: list[Verdict], source: str = "") -> str:
     counts = {k: sum(v.verdict == k for v in verdicts)
               for k in ("correct", "wrong", "unverifiable", "skipped")}
+    counts["unexpected"] = sum(v.unexpected for v in verdicts)
     return json.dumps({"source": source, "counts": counts,
                        "claims": [v.to_dict() for v in verdicts]}, indent=2, default=str) + "\n"

@@ -53,8 +53,14 @@ class Meaning:
 def classify(ref: SymbolRef, aliases: dict | None = None) -> Meaning:
     """The meaning of a variable; raises Unresolvable when it has none."""
     aliases = aliases or {}
-    for key in (ref.plain_name(), ref.base + ("hat" if ref.hat else ""), ref.base):
+    keys = [ref.plain_name(), ref.base + ("hat" if ref.hat else ""), ref.base]
+    if ref.layer is not None and not str(ref.layer).isdigit():
+        keys.insert(0, f"{ref.base}_{ref.layer}")  # \delta_{out} is the alias delta_out
+    for key in keys:
         if key in aliases:
+            if key == keys[0] and ref.layer is not None and not str(ref.layer).isdigit():
+                return _alias(aliases[key], type(ref)(ref.base, None, ref.indices, ref.hat,
+                                                      ref.transpose, ref.prime))
             return _alias(aliases[key], ref)
     if ref.hat and ref.base in ("y", "Y"):
         return Meaning("yhat", _layer(ref.layer, ref))
@@ -129,7 +135,11 @@ def validate_notation(value, source: str) -> None:
     """SECTION_VALIDATORS["notation"]: a table of name -> kind, tensor or formula strings."""
     if not isinstance(value, dict):
         raise SpecError(source, "notation", "expected a table such as { o = \"yhat\", net = \"z\" }")
+    refs = {}
     for key, v in value.items():
+        if not _KEY.match(key):
+            raise SpecError(source, f"notation.{key}", "an alias is a symbol name: letters, digits "
+                            "and _, starting with a letter (at most 40 characters)")
         if not isinstance(v, str) or not v.strip():
             raise SpecError(source, f"notation.{key}", "expected a string: a kind (yhat, z, a, W, "
                             "b, y, x, loss, delta), a tensor (z2, a1, W3) or a formula")
@@ -139,6 +149,38 @@ def validate_notation(value, source: str) -> None:
             from ..claims import ClaimParseError, parse_expression
 
             try:
-                parse_expression(v)
+                tree = parse_expression(v)
             except ClaimParseError as exc:
                 raise SpecError(source, f"notation.{key}", f"not a kind, tensor or formula: {exc}") from None
+            refs[key] = _alias_refs(tree, value)
+        m = _TENSOR.match(v)
+        if m and int(m.group(2)) == 0 and m.group(1) != "a":
+            raise SpecError(source, f"notation.{key}", f"{v}: layers are numbered from 1 "
+                            "(a0 is the input)")
+    for key in refs:  # formulas that refer to each other in a circle never resolve
+        seen, stack = set(), list(refs[key])
+        while stack:
+            k = stack.pop()
+            if k == key:
+                raise SpecError(source, f"notation.{key}", "the alias refers to itself (through "
+                                "the other aliases); it would never resolve")
+            if k not in seen:
+                seen.add(k)
+                stack.extend(refs.get(k, ()))
+
+
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+
+
+def _alias_refs(tree, aliases: dict) -> set:
+    """The alias names a parsed alias formula mentions."""
+    from ..claims import ast as A
+
+    out = set()
+    for n in A.walk(tree):
+        refs = [n.ref] if isinstance(n, A.Sym) else [n.wrt] if isinstance(n, A.Deriv) else []
+        for r in refs:
+            for k in (r.plain_name(), r.base + ("hat" if r.hat else ""), r.base):
+                if k in aliases:
+                    out.add(k)
+    return out

@@ -24,6 +24,7 @@ class Verdict:
             the claim involves matrices.
         symbolic, numeric: how each check ended (True equal, False different, None undecided).
         line: line in the document, when the claim came from one.
+        expected: the verdict a spec's ``[[claims]]`` entry expects (its ``expect`` key), or None.
     """
 
     text: str
@@ -37,6 +38,14 @@ class Verdict:
     symbolic: bool | None = None
     numeric: bool | None = None
     line: int | None = None
+    expected: str | None = None
+
+    @property
+    def unexpected(self) -> bool:
+        """The claim states an expected verdict and got another one."""
+        return self.expected is not None and self.verdict != self.expected
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["unexpected"] = self.unexpected
+        return d
