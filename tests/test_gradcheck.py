@@ -32,7 +32,34 @@ def test_seed001_shapes_and_mismatch():
     rep = _run("seed001_relu_bce", "seed001_backward")
     by = {r.param: r for r in rep.results}
     assert by["b1"].status == "shape" and by["b2"].status == "shape"
+    assert "axis=1" in by["b1"].message and "axis=0" in by["b1"].message
     assert by["W1"].status == "wrong" and by["W2"].status == "wrong"
+
+
+def test_seed001_output_error_yhat_minus_y_with_a_relu_output_is_recognised():
+    rep = _run("seed001_relu_bce", "seed001_backward")
+    by = {r.param: r for r in rep.results}
+    for p in ("W1", "W2"):  # the hidden layer inherits the wrong output error
+        assert by[p].diagnosis == ["missing_activation_derivative", "wrong_output_error"], by[p]
+        assert "yhat - y" in by[p].message and "ReLU" in by[p].message
+        # scaled by 1/inputs.shape[1] (2 features) instead of 1/N
+        assert "number of input features" in by[p].message
+
+
+def test_output_error_without_the_activation_derivative(tmp_path):
+    # sigmoid output with 1/2 MSE (seed 000's spec), mean over the batch: dZ2 forgets a2(1 - a2)
+    f = tmp_path / "nofp.py"
+    f.write_text("import numpy as np\n"
+                 "def backward(X, y, a1, a2, W2):\n"
+                 "    dZ2 = (a2 - y) / len(X)\n"
+                 "    dZ1 = (dZ2 @ W2.T) * a1 * (1 - a1)\n"
+                 "    dW1, dW2, db1, db2 = X.T @ dZ1, a1.T @ dZ2, dZ1.sum(axis=0), dZ2.sum(axis=0)\n"
+                 "    return dW1, dW2, db1, db2\n")
+    fn, names = load_function(f"{f}:backward")
+    rep = gradcheck(symbp.derive(symbp.load_spec("seed000_sigmoid_mse")), fn, names)
+    assert [r.status for r in rep.results] == ["wrong"] * 4
+    for r in rep.results:
+        assert "missing_activation_derivative" in r.diagnosis, r
 
 
 def test_correct_function_passes(tmp_path):

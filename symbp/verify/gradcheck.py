@@ -158,11 +158,87 @@ def gradcheck(d, fn, return_names=(), *, n: int = 7, seed: int = 0) -> Gradcheck
         for i, v in enumerate(out):
             p = _param_of(names[i], d.params) if names else None
             got[p or (d.params[i] if i < len(d.params) else f"#{i}")] = v
-    results = [_compare(p, got.get(p), grads[p], n) for p in d.params]
+    hyps = _hypotheses(d, params, values, X, Y)
+    results = [_compare(p, got.get(p), grads[p], n, hyps, X.shape[1]) for p in d.params]
     return GradcheckReport(getattr(fn, "__name__", "function"), n, results)
 
 
-def _compare(p: str, mine, derived: np.ndarray, n: int) -> ParamResult:
+def _act_derivative(act, z: np.ndarray) -> np.ndarray:
+    """f'(z) elementwise, numerically (from the activation's SymPy derivative)."""
+    import sympy as sp
+
+    from ..rules.activations import X as XSYM
+
+    df = act.df
+    out = np.empty(z.shape)
+    for idx, v in np.ndenumerate(z):
+        val = df.subs(XSYM, float(v))
+        if val.has(sp.Heaviside):
+            val = val.replace(lambda e: isinstance(e, sp.Heaviside),
+                              lambda e: sp.Integer(1) if e.args[0] > 0 else sp.Integer(0))
+        out[idx] = float(val)
+    return out
+
+
+def _hypotheses(d, params, values, X, Y) -> dict:
+    """Gradients of common mistakes, backpropagated through the network as derived:
+    ``yhat - y`` as the output error (right only for a sigmoid/softmax output with
+    cross-entropy or an identity output with 1/2 MSE), and dL/dyhat without the output
+    activation's derivative. ``{name: (labels, words, {param: grad})}``."""
+    depth = len(d.spec.model.sizes) - 1
+    layers = d.spec.model.layers
+    n = X.shape[0]
+    mean = getattr(d.spec.loss, "reduction", "sum") == "mean"
+    try:
+        with np.errstate(all="ignore"):
+            fps = [_act_derivative(layers[l - 1].activation, values[f"z{l}"])
+                   for l in range(1, depth + 1)]
+    except Exception:  # an activation without a numeric derivative: no hypotheses
+        return {}
+    yhat = values["yhat"]
+    true_out = values[f"delta{depth}"]
+    out = {}
+    fused = (yhat - Y) / (n if mean else 1)
+    if not np.allclose(fused, true_out, rtol=1e-6, atol=1e-12):
+        act = layers[-1].activation
+        out["fused"] = (["missing_activation_derivative", "wrong_output_error"],
+                        f"the output error is yhat - y, which is dL/dz only for a sigmoid or "
+                        f"softmax output with cross-entropy (or an identity output with MSE); "
+                        f"this network's output is {act.text} with {d.spec.loss.kind}, so the "
+                        f"output layer's derivative is missing or wrong", fused)
+    with np.errstate(all="ignore"):
+        no_fp = np.where(np.abs(fps[-1]) > 1e-12, true_out / fps[-1], np.nan)
+    if np.all(np.isfinite(no_fp)) and not np.allclose(no_fp, true_out, rtol=1e-6, atol=1e-12):
+        out["no_fp"] = (["missing_activation_derivative"],
+                        "the output activation's derivative f'(z) is missing", no_fp)
+    result = {}
+    for name, (labels, words, delta) in out.items():
+        grads = {}
+        with np.errstate(all="ignore"):
+            for l in range(depth, 0, -1):
+                a_prev = X if l == 1 else values[f"a{l - 1}"]
+                grads[f"W{l}"] = a_prev.T @ delta
+                grads[f"b{l}"] = delta.sum(axis=0)
+                if l > 1:
+                    delta = (delta @ params[f"W{l}"].T) * fps[l - 2]
+        result[name] = (labels, words, grads)
+    return result
+
+
+def _scale_words(c: float, n: int, features: int | None) -> str:
+    """The constant between a gradient and a hypothesis computed with the loss's own 1/N."""
+    if abs(c - 1) < 1e-9:
+        return ""
+    m = n / c
+    if features and abs(m - features) < 1e-9:
+        return (f" (times N/{features}: divided by {features}, the number of input features, "
+                f"instead of by N = {n})")
+    if abs(c - n) < 1e-9 * n:
+        return " (times N: the 1/N of the mean is missing)"
+    return f" (times {c:.6g})"
+
+
+def _compare(p: str, mine, derived: np.ndarray, n: int, hyps=None, features=None) -> ParamResult:
     if mine is None:
         return ParamResult(p, "missing", "the function returns no gradient for " + p)
     mine = np.asarray(mine, dtype=float)
@@ -170,14 +246,22 @@ def _compare(p: str, mine, derived: np.ndarray, n: int) -> ParamResult:
         if mine.size == derived.size:
             mine = mine.reshape(derived.shape)
         else:
+            why = ""
+            if p.startswith("b") and mine.shape in ((n, 1), (n,)):
+                why = (": one value per sample, so the sum ran over the units (axis=1) instead "
+                       "of over the samples (axis=0)")
             return ParamResult(p, "shape", f"shape {mine.shape}, but {p} has shape "
-                               f"{derived.shape}", ["shape"])
+                               f"{derived.shape}{why}", ["shape"])
     if np.allclose(mine, derived, rtol=1e-6, atol=1e-10):
         return ParamResult(p, "ok", "matches the derived gradient")
     mask = np.abs(derived) > 1e-12
     ratios = mine[mask] / derived[mask]
+    err = float(np.max(np.abs(mine - derived)))
+    hyp = _match_hypothesis(p, mine, hyps, n, features, err)
     if ratios.size and np.allclose(ratios, ratios[0], rtol=1e-6):
         labels, text = factor_labels(float(ratios[0]), n)
+        if hyp is not None and labels in (["factor"], ["sign", "factor"]):
+            return hyp  # an unnamed factor says less than a known mistake
         c = float(ratios[0])
         shown = f"{c:.6g}"
         if abs(c - n) < 1e-9 * n:
@@ -185,6 +269,26 @@ def _compare(p: str, mine, derived: np.ndarray, n: int) -> ParamResult:
         elif abs(c * n - 1) < 1e-9:
             shown = "1/N"
         return ParamResult(p, "wrong", f"d{p} = {shown} x derived" + (f": {text}" if text else ""), labels)
-    err = float(np.max(np.abs(mine - derived)))
+    if hyp is not None:
+        return hyp
     return ParamResult(p, "wrong", f"differs from the derived gradient (max abs difference "
                        f"{err:.3g}), not by a constant factor", ["other"])
+
+
+def _match_hypothesis(p, mine, hyps, n, features, err):
+    for labels, words, grads in (hyps or {}).values():
+        h = grads.get(p)
+        if h is None or h.shape != mine.shape:
+            continue
+        mask = np.abs(h) > 1e-12
+        if not mask.any() or np.any(np.abs(mine[~mask]) > 1e-10):
+            continue
+        r = mine[mask] / h[mask]
+        if np.allclose(r, r[0], rtol=1e-6):
+            scale = _scale_words(float(r[0]), n, features)
+            if r.size == 1 and scale and "N" not in scale:
+                continue  # one number is a multiple of anything: only an exact or named match
+            return ParamResult(p, "wrong", f"d{p} is the gradient computed with the wrong output "
+                               f"error{scale}: {words} (max abs difference from the derived "
+                               f"gradient {err:.3g})", list(labels))
+    return None
