@@ -44,6 +44,8 @@ class _Parser(PrimaryMixin):
         self.i = 0
         self.depth = 0
         self.in_d_operand = False
+        # NumPy notation (`@` for the matrix product, `.T`): there `*` is elementwise
+        self.numpy_style = any(t.kind == "op" and t.text in ("@", ".T") for t in self.tokens)
 
     # -- helpers ---------------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -153,7 +155,8 @@ class _Parser(PrimaryMixin):
                     tok.kind == "cmd" and tok.text in MULOPS):
                 self.take()
                 right = self.unary()
-                left = A.BinOp(MULOPS[tok.text], left, right, tok.pos)
+                op = "hadamard" if tok.text == "*" and self.numpy_style else MULOPS[tok.text]
+                left = A.BinOp(op, left, right, tok.pos)
             elif self.starts_factor(tok):
                 right = self.unary_no_sign()
                 left = A.BinOp("mul", left, right, tok.pos)
