@@ -48,8 +48,9 @@ class SymbpImpl:
         return self.model.loss_and_grad(params, X, Y)
 
     def prepare(self, params, X, Y):
-        p = {k: np.ascontiguousarray(params[k], dtype=self.dtype) for k in self.names}
-        self.model._params(p, inplace=True)          # shapes, dtype, layout checked once
+        p = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
+        if p:                                        # (digits.py prepares data alone)
+            self.model._params(p, inplace=True)      # shapes, dtype, layout checked once
         X, Y = self.model._xy(X, Y)
         return p, X, Y
 
