@@ -107,6 +107,18 @@ def test_train_epochs_match_cpu(case):
     close(s_gpu, s_cpu, 1e-10)
 
 
+def test_full_batch_training_matches_cpu():
+    """batch_size >= rows: one unshuffled full batch per epoch on both targets."""
+    d, gpu, cpu = models(CASES[1])
+    X, Y = cu.data(d.spec, n=10, seed=14)
+    p_gpu, p_cpu = gpu.init_params(seed=5), cpu.init_params(seed=5)
+    r_gpu = gpu.train_epochs(p_gpu, None, X, Y, lr=0.5, batch_size=64, n_epochs=3, seed=7)
+    r_cpu = cpu.train_epochs(p_cpu, None, X, Y, lr=0.5, batch_size=64, n_epochs=3, seed=7)
+    assert r_gpu.t == r_cpu.t == 3 and r_gpu.losses[2] < r_gpu.losses[0]
+    np.testing.assert_allclose(r_gpu.losses, r_cpu.losses, rtol=1e-12)
+    close(p_gpu, p_cpu, 1e-12)
+
+
 def test_train_resume_is_exact():
     """Epochs 0..1 in one call equal epoch 0 then epoch 1 (start_epoch=1)."""
     d, gpu, _ = models(CASES[0], cpu=False)

@@ -235,7 +235,8 @@ class CudaModuleBuilder(_ModuleBuilder):
         c = ", c" if self.mean else ""
         step = [
             Line("start = s * batch"), Line("m = min(batch, n_total - start)"),
-            self._launch(gather, ["x", "y", "order", "start", "m", "self.xb", "self.yb"]),
+            If("shuffle", [self._launch(gather, ["x", "y", "order", "start", "m", "self.xb",
+                                                 "self.yb"])]),
             *self._scale_line("m"),
             Line("self._forward(self.xb, m)"), Line(f"self._backward(self.xb, self.yb, m{c})"),
             Line("self._check()"), Line("L, finite = self._status()"),
@@ -244,15 +245,21 @@ class CudaModuleBuilder(_ModuleBuilder):
             Line("t += 1"), Line(f"self._update({', '.join((*self.hyper, *self.t_arg))})"),
             Line("total += L")]
         epoch = [Line("epoch = start_epoch + e"),
-                 Line("order = cuda.to_device(_order(seed, epoch, n_total))"),
+                 If("shuffle", [Line("order = cuda.to_device(_order(seed, epoch, n_total))")]),
                  Line("total = 0.0"), For("s", "range(steps)", step),
                  Line("losses[e] = total / steps")]
         body = [Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
                 Line("steps = (n_total + batch - 1) // batch"),
                 Line("x = cuda.to_device(x)"), Line("y = cuda.to_device(y)"),
                 Line("self._allocate(batch)"),
-                Line(f"self.xb = cuda.device_array((batch, {p.sizes[0]}), dtype={self.np_dtype})"),
-                Line(f"self.yb = cuda.device_array((batch, {p.sizes[-1]}), dtype={self.np_dtype})"),
+                Comment(("one full batch is read in place, unshuffled, as on the cpu target",)),
+                Line("shuffle = batch < n_total"),
+                Line("order = None"), Line("self.xb, self.yb = x, y"),
+                If("shuffle", [
+                    Line(f"self.xb = cuda.device_array((batch, {p.sizes[0]}), "
+                         f"dtype={self.np_dtype})"),
+                    Line(f"self.yb = cuda.device_array((batch, {p.sizes[-1]}), "
+                         f"dtype={self.np_dtype})")]),
                 For("e", "range(n_epochs)", epoch, comment="epochs: the cpu target's shuffle, "
                     "so both targets visit the same minibatches"),
                 Line("return t, -1, -1, -1")]
