@@ -223,11 +223,17 @@ class CompiledModel:
                         f"{self.dtype.name} array (got {a.dtype}); use init_params() or "
                         f"np.ascontiguousarray(a, dtype={self.dtype.name!r})")
                 a = np.ascontiguousarray(a, dtype=self.dtype)
+            if not a.flags.writeable:
+                if inplace:
+                    raise RuntimeInputError(f"params[{name!r}] is updated in place but is read-only")
+                a = a.copy()
             out.append(a)
         return out
 
     def _data(self, a, axis: int, what: str) -> np.ndarray:
         a = np.ascontiguousarray(a, dtype=self.dtype)
+        if not a.flags.writeable:  # a read-only memmap: the kernels are typed for writable arrays
+            a = a.copy()
         width = self.sizes[axis]
         if a.ndim == 1 and width == 1 and what == "Y":
             a = a.reshape(-1, 1)
