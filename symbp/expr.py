@@ -232,6 +232,29 @@ class _Parser:
         )
 
 
+def as_sympy(value) -> sp.Basic:
+    """A SymPy object from a number or an existing SymPy object, without ``sympify``.
+
+    Only ``int``, ``float``, ``fractions.Fraction``, NumPy scalars and SymPy objects are accepted;
+    anything else (a string especially) is a ``TypeError``, so text can never reach a parser here.
+    """
+    from fractions import Fraction
+
+    import numpy as np
+
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"expected a number, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return sp.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, (float, np.floating)):
+        return sp.Float(float(value))
+    raise TypeError(f"expected a number or a SymPy object, got {type(value).__name__}")
+
+
 def parse_math(text: str, variables: Mapping[str, sp.Expr], what: str = "the expression") -> sp.Expr:
     """Parse plain math ``text`` into a SymPy expression, safely.
 

@@ -40,6 +40,7 @@ from sympy.codegen.rewriting import ReplaceOptim, optimize
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import SymbpError
+from ..expr import as_sympy
 
 
 class CodegenError(SymbpError):
@@ -463,7 +464,7 @@ def print_assignments(assigns, dtype: str, names: dict, invariant: set,
         temp_prefix: prefix of the CSE temporaries (``t0``, ``t1``, ...).
         sets: rewrite sets (see :func:`rewrite`).
     """
-    exprs = [rewrite(sp.sympify(e), sets) for _, e in assigns]
+    exprs = [rewrite(as_sympy(e), sets) for _, e in assigns]
     temps = sp.numbered_symbols(temp_prefix)
     replacements, reduced = sp.cse(exprs, symbols=temps)
     printer = NumbaPrinter({"dtype": dtype, "names": names})

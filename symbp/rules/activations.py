@@ -18,6 +18,8 @@ from typing import Callable
 
 import sympy as sp
 
+from ..expr import as_sympy
+
 X = sp.Symbol("x", real=True)
 A = sp.Symbol("a", real=True)
 
@@ -87,7 +89,7 @@ def register_activation(name: str, text: str, latex: str, params: dict[str, floa
 def make_activation(name: str, **params: sp.Expr) -> Activation:
     """Build a registered activation with the given parameters (defaults fill the rest)."""
     entry = ACTIVATIONS[name]
-    values = {k: sp.Rational(str(v)) if isinstance(v, float) else sp.sympify(v)
+    values = {k: sp.Rational(str(v)) if isinstance(v, float) else as_sympy(v)
               for k, v in {**entry.params, **params}.items()}
     f, df_out = entry.build(**values)
     return Activation(name, f, _diff(f), df_out, entry.text, entry.latex,

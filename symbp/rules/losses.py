@@ -23,6 +23,8 @@ from typing import Callable
 
 import sympy as sp
 
+from ..expr import as_sympy
+
 YHAT = sp.Symbol("yhat", real=True)
 Y = sp.Symbol("y", real=True)
 Z = sp.Symbol("z", real=True)
@@ -79,7 +81,7 @@ def register_loss(name: str, params: dict[str, float] | None = None, doc: str = 
 def make_loss(name: str, **params) -> Loss:
     """Build a registered loss with the given parameters (defaults fill the rest)."""
     entry = LOSSES[name]
-    values = {k: sp.Rational(str(v)) if isinstance(v, float) else sp.sympify(v)
+    values = {k: sp.Rational(str(v)) if isinstance(v, float) else as_sympy(v)
               for k, v in {**entry.params, **params}.items()}
     return entry.build(**values)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..expr import as_sympy
+
 SIMPLIFY_SECONDS = 1.0
 
 
@@ -46,7 +48,7 @@ class ScalarModel:
         """Substitute definitions (not the cut ones) until only leaves remain."""
         if isinstance(e, sp.MatrixBase):
             return e.applyfunc(self.canonical)
-        e = sp.sympify(e) if not isinstance(e, sp.Basic) else e
+        e = as_sympy(e)
         for _ in range(64):
             subs = {s: self._canon_sym(s) for s in e.free_symbols
                     if s in self.defs and s not in self.cut}

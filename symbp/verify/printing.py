@@ -7,6 +7,7 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
+from ..expr import as_sympy
 from .model import to_complex
 
 _SUB = re.compile(r"^([A-Za-z]+?)(hat)?(\d*)_(.+)$")
@@ -104,7 +105,7 @@ def in_activations(expr, acts):
     if not subs:
         return None
     try:
-        e = sp.cancel(sp.sympify(expr).xreplace(subs))
+        e = sp.cancel(as_sympy(expr).xreplace(subs))
         if e.has(sp.exp, sp.tanh):
             return None
         for S, kind, z in acts:  # X * f'(z) when the activation derivative is a factor
