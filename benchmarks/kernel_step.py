@@ -99,7 +99,8 @@ def main(argv=None):
         lr = np.dtype(args.dtype).type(0.01)
         big = sizes[1] >= 512
         reps = 5 if big else (200 if key != "i" else 2000)
-        t_kernel = timeit(lambda: m.module.step(*[p[k] for k in names], X, Y, lr), reps)
+        ws = m.workspace(batch)
+        t_kernel = timeit(lambda: m._run("step", *[p[k] for k in names], X, Y, lr, ws), reps)
         t_model = timeit(lambda: m.step(p, X, Y, 0.01), reps)
         k_steps = 4 if big else 50
         Xe, Ye = np.tile(X, (k_steps, 1)), np.tile(Y, (k_steps, 1))

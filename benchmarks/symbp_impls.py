@@ -12,6 +12,8 @@ Contract:
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from .configs import Config
@@ -54,14 +56,24 @@ class SymbpImpl:
         X, Y = self.model._xy(X, Y)
         return p, X, Y
 
+    def _blas(self):
+        """What CompiledModel._run does around a kernel: BLAS on one thread for parallel."""
+        from symbp.runtime import blas_single_threaded
+
+        return blas_single_threaded() if self.model.target == "parallel" else nullcontext()
+
     def step(self, params, X, Y, lr):
-        self.kernels.step(*[params[k] for k in self.names], X, Y, self.dtype.type(lr))
+        with self._blas():
+            self.kernels.step(*[params[k] for k in self.names], X, Y, self.dtype.type(lr),
+                              self.model.workspace(len(X)))
         return params
 
     def run_steps(self, params, X, Y, lr, n):
         losses = np.empty(n, dtype=np.float64)
-        out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
-                                        self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0, losses)
+        with self._blas():
+            out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
+                                            self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0,
+                                            losses)
         if out[1] >= 0:
             raise FloatingPointError(f"non-finite values at epoch {out[1]}")
         return params

@@ -10,6 +10,7 @@ dicts ``{"W1": (d0, d1), "b1": (d1,), ...}`` of C-contiguous arrays of the model
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -25,6 +26,35 @@ from .errors import SymbpError
 TARGETS = ("cpu", "parallel", "cuda")
 #: Activations initialised with He (fan-in, gain 2); the others with Glorot (fan-in + fan-out).
 HE_INIT = ("relu", "leaky_relu", "elu", "gelu", "silu")
+
+
+_BLAS_LIBS: list = []
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """Hold every loaded BLAS library (NumPy's, and SciPy's, which Numba's ``np.dot`` calls) to
+    one thread inside the block, then restore each library's own count.
+
+    The ``parallel`` target runs under it: its kernels split each BLAS product over Numba's
+    threads themselves, and a second pool of spinning BLAS threads on the same cores stalls
+    both. ``threadpoolctl`` finds the libraries and their vendor-specific thread calls (the
+    controller is built once; each entry and exit is two ctypes calls per library).
+    """
+    if not _BLAS_LIBS:
+        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls before looking
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_LIBS[:] = ThreadpoolController().select(user_api="blas").lib_controllers or [None]
+    libs = [lib for lib in _BLAS_LIBS if lib is not None]
+    before = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before):
+            lib.set_num_threads(n)
 
 
 class RuntimeInputError(SymbpError):
@@ -77,6 +107,7 @@ class CompiledModel:
         self.quantities = tuple(module.QUANTITIES)
         self._sealed: set[str] = set()
         self._state_for: tuple[int, dict] | None = None
+        self._ws = np.empty(0, dtype=self.dtype)  # step's work array, grown on demand
 
     def __repr__(self) -> str:
         return (f"CompiledModel({self.name!r}, {'-'.join(map(str, self.sizes))}, "
@@ -154,6 +185,8 @@ class CompiledModel:
                 *self._hyper(lr, hyper)]
         if self.module.USES_T:
             args.append(int(state["t"]) + 1)
+        if hasattr(self.module, "workspace_size"):  # cpu and parallel; cuda keeps device buffers
+            args.append(self.workspace(len(X)))
         L = self._run("step", *args)
         state["t"] = int(state["t"]) + 1
         return float(L)
@@ -188,6 +221,14 @@ class CompiledModel:
         bad = NonFinite(int(epoch), int(stp), self.quantities[code] if code >= 0 else "L")
         return TrainResult(losses[:done], bad, int(t), list(range(start_epoch, epoch)))
 
+    def workspace(self, n_rows: int) -> np.ndarray:
+        """The flat work array the generated ``step`` kernel takes for ``n_rows`` rows: kept by
+        the model and grown on demand, so repeated steps allocate nothing."""
+        need = self.module.workspace_size(n_rows)
+        if self._ws.size < need:
+            self._ws = np.empty(need, dtype=self.dtype)
+        return self._ws
+
     def to_device(self, params: dict, state: dict | None = None):
         """cuda only: a :class:`~symbp.runtime_cuda.DeviceSession` keeping ``params`` and
         ``state`` on the device across steps; reading its ``params`` copies them back."""
@@ -200,7 +241,11 @@ class CompiledModel:
     # -- plumbing ----------------------------------------------------------------------------------
     def _run(self, name: str, *args):
         fn = getattr(self.module, name)
-        out = fn(*args)
+        if self.target == "parallel":
+            with blas_single_threaded():
+                out = fn(*args)
+        else:
+            out = fn(*args)
         if self.path is not None and name not in self._sealed:
             self._sealed.add(name)  # Numba wrote (or loaded) machine code: record the files
             cache.seal(self.path)

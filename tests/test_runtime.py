@@ -199,3 +199,82 @@ def test_init_params_and_input_checks():
         m.step({**p, "W1": p["W1"].astype(np.float32)}, X, Y, 0.1)
     with pytest.raises(RuntimeInputError, match="W2"):
         m.loss({"W1": p["W1"], "b1": p["b1"]}, X, Y)
+
+
+# --- the parallel target's blocked BLAS products, step's work array, BLAS threads -----------------
+
+def _blocked_net(target):
+    """130-70-3 (tanh, softmax CE, L2): BLAS for layer 1 (9100 weights), loops for layer 2;
+    with 150 rows the parallel target splits x @ W1 into 3 row blocks and dW1 into 3 blocks of
+    input units (blocks of at least 64)."""
+    text = cu.spec_text((130, 70, 3), ("tanh", "identity"), "softmax_cross_entropy", l2=0.01,
+                        name="blocked")
+    d = cu.derive_text(text)
+    return d, compile_derivation(d, target, "float64")
+
+
+@pytest.mark.slow
+def test_parallel_blocked_blas_agrees_with_cpu_and_reference():
+    d, cpu = _blocked_net("cpu")
+    _, par = _blocked_net("parallel")
+    assert "for b in prange(nb)" in par.source and "np.ascontiguousarray(x[:, lo:hi].T)" in par.source
+    X, Y = cu.data(d.spec, n=150)
+    p = cu.params(d.spec)
+    L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
+    for m in (cpu, par):
+        L, g = m.loss_and_grad(p, X, Y)
+        assert abs(L - L_ref) <= 1e-12 * abs(L_ref)
+        assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-10
+    q1, q2 = cpu.init_params(2), par.init_params(2)
+    for rows in (150, 7, 150):  # the work array is reused, and grown, across calls
+        assert cpu.step(q1, X[:rows], Y[:rows], 0.05) == pytest.approx(
+            par.step(q2, X[:rows], Y[:rows], 0.05), rel=1e-12)
+    assert ref.max_rel_error(q1, q2, floor=1e-12) < 1e-10
+
+
+def test_step_is_a_gradient_step_with_a_reused_work_array():
+    d, m = model("digits_softmax", optimizer="sgd")
+    X, Y = cu.data(d.spec, n=20)
+    p = cu.params(d.spec)
+    for rows in (20, 3, 20):
+        L, g = m.loss_and_grad(p, X[:rows], Y[:rows])
+        expected = {k: p[k] - 0.1 * g[k] for k in p}
+        assert m.step(p, X[:rows], Y[:rows], lr=0.1) == pytest.approx(L, rel=1e-12)
+        assert ref.max_rel_error(p, expected, floor=1e-12) < 1e-12
+    assert m.workspace(20).size >= m.module.workspace_size(20) > m.module.workspace_size(3)
+
+
+def test_blas_single_threaded_sets_one_thread_and_restores():
+    from threadpoolctl import threadpool_info
+
+    from symbp.runtime import blas_single_threaded
+
+    import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba calls
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    assert before
+    with blas_single_threaded():
+        assert counts() == [1] * len(before)
+    assert counts() == before
+
+
+@pytest.mark.slow
+def test_parallel_kernels_can_be_cached(tmp_path, monkeypatch):
+    """A parallel kernel that calls get_num_threads() (or holds another ctypes pointer) cannot
+    be cached by Numba: every process would compile it again."""
+    import warnings
+
+    from numba.core.errors import NumbaWarning
+
+    monkeypatch.setenv("SYMBP_CACHE_DIR", str(tmp_path))
+    d, _ = model("digits_softmax")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumbaWarning)
+        m = compile_derivation(d, "parallel", "float32")
+        X, Y = cu.data(d.spec, n=70)
+        m.step(m.init_params(0), X, Y, 0.01)
+        m.train_epochs(m.init_params(0), None, X, Y, 0.01, batch_size=70, n_epochs=1)
+    assert list(tmp_path.rglob("*.nbc"))

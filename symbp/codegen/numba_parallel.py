@@ -5,12 +5,17 @@ Contract: same body printer and nodes as :mod:`symbp.codegen.numba_cpu`; only th
 output units) and the weight gradient's loop order differ: ``dW`` is accumulated per input unit
 ``i`` (rows of ``dW`` are independent) and ``db`` per output unit, with the same summation order
 over the batch as the serial code, so the two targets agree to rounding of the loss sum only.
+
+Numba's threads own the cores: each BLAS product is split into blocks of rows (``np.dot`` on
+row slices inside ``prange``), and the runtime holds BLAS to one thread while a
+parallel kernel runs (:func:`symbp.runtime.blas_single_threaded`). Two thread pools that both
+spin on the same cores (Numba's and OpenBLAS's) made a step 50-130 times slower on two cores.
 """
 
 from __future__ import annotations
 
 from .code import Comment, For, Line
-from .lower import WeightGrad
+from .lower import ACC, Gemm, WeightGrad
 from .numba_cpu import CpuEmitter
 
 
@@ -24,9 +29,33 @@ class ParallelEmitter(CpuEmitter):
     def outer(self, var: str, stop: str) -> str:
         return f"prange({stop})"
 
+    @staticmethod
+    def _blocks(n: str, dot: str) -> list:
+        """``dot`` (on rows ``lo:hi``) for blocks of at least 64 of ``n`` rows, at most 16
+        blocks. (The block count does not come from ``get_num_threads()``: a kernel that calls
+        it cannot be cached.)"""
+        size = f"max(64, ({n} + 15) // 16)"
+        if n.isdigit():
+            size = str(max(64, (int(n) + 15) // 16))
+        return [Line(f"bs = {size}"), Line(f"nb = ({n} + bs - 1) // bs"),
+                For("b", "prange(nb)", [Line("lo = b * bs"), Line(f"hi = min(lo + bs, {n})"),
+                                        Line(dot)])]
+
+    def emit_gemm(self, g: Gemm) -> list:
+        if not g.blas:
+            return super().emit_gemm(g)
+        w = f"{g.w}.T" if g.transpose_w else g.w
+        out = [Comment(g.comment),
+               *self._blocks("n_rows", f"np.dot({g.a}[lo:hi], {w}, {g.out}[lo:hi])")]
+        if len(g.epilogue) == 1 and g.epilogue[0][1] == ACC:
+            return out
+        hoisted, body = self.block(g.epilogue, g.reads, trips=g.cols)
+        return out + hoisted + [For("n", "prange(n_rows)", [For("j", f"range({g.cols})", body)])]
+
     def emit_weightgrad(self, g: WeightGrad) -> list:
-        if g.blas:
-            out = [Comment(g.comment), Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
+        if g.blas:  # rows lo:hi of dW need columns lo:hi of x (copied, contiguous)
+            dot = f"np.dot(np.ascontiguousarray({g.x}[:, lo:hi].T), {g.delta}, {g.dW}[lo:hi])"
+            out = [Comment(g.comment), *self._blocks(str(g.inner), dot)]
             if g.decay is not None:
                 out.append(Line(f"{g.dW} += {self.lit(g.decay)} * {g.w}"))
             return out + self._bias_grad(g)
