@@ -21,7 +21,7 @@ class CpuEmitter:
     """Serial loops; see the module docstring."""
 
     target = "cpu"
-    decorator = "@njit(cache=True, error_model='numpy')"
+    decorator = "@njit(cache=True, error_model='numpy', fastmath={'contract'})"
     imports = ("import math", "", "import numpy as np", "from numba import njit")
     #: rewrite sets for every scalar body (the vector set: exp and expm1 in plain arithmetic)
     sets = ("stable", "light", "vector")

@@ -23,7 +23,7 @@ class ParallelEmitter(CpuEmitter):
     """``prange`` over rows / units; see the module docstring."""
 
     target = "parallel"
-    decorator = "@njit(cache=True, error_model='numpy', parallel=True)"
+    decorator = "@njit(cache=True, error_model='numpy', fastmath={'contract'}, parallel=True)"
     imports = ("import math", "", "import numpy as np", "from numba import njit, prange")
 
     def outer(self, var: str, stop: str) -> str:
