@@ -278,3 +278,18 @@ def test_parallel_kernels_can_be_cached(tmp_path, monkeypatch):
         m.step(m.init_params(0), X, Y, 0.01)
         m.train_epochs(m.init_params(0), None, X, Y, 0.01, batch_size=70, n_epochs=1)
     assert list(tmp_path.rglob("*.nbc"))
+
+
+def test_epoch_order_is_a_seeded_permutation_the_same_compiled_and_in_python():
+    d, m = model("seed000_sigmoid_mse")
+    compiled = m.module._order
+    python = compiled.py_func
+    for seed, epoch, n in [(0, 0, 1), (0, 0, 2), (7, 3, 100), (-5, 2, 33), (2**40, 9, 50)]:
+        a = compiled(seed, epoch, n)
+        assert np.array_equal(a, python(seed, epoch, n))
+        assert np.array_equal(np.sort(a), np.arange(n))
+    assert not np.array_equal(compiled(0, 0, 100), compiled(0, 1, 100))  # a new order per epoch
+    assert not np.array_equal(compiled(0, 0, 100), compiled(1, 0, 100))  # and per seed
+    # every position is reachable: over many epochs each row visits the first slot
+    firsts = {int(compiled(3, e, 10)[0]) for e in range(300)}
+    assert firsts == set(range(10))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from .code import ClassDef, Comment, For, FunctionDef, If, Line, Module
 from .lower import Program
-from .module import _ModuleBuilder
+from .module import _ModuleBuilder, order_fn
 from .numba_cuda import CudaEmitter, Kernel
 from .printer import HELPERS, NumbaPrinter
 
@@ -108,10 +108,7 @@ class CudaModuleBuilder(_ModuleBuilder):
         return FunctionDef(name, ("x",), body, self.em.device_decorator, h.doc)
 
     def _order_fn(self) -> FunctionDef:
-        return FunctionDef("_order", ("seed", "epoch", "n_total"), [
-            Line("np.random.seed((seed * 1000003 + epoch) % 4294967296)"),
-            Line("return np.random.permutation(n_total)")], "@njit(cache=True)",
-            "The shuffle of one epoch, exactly as the cpu target's train_epochs draws it.")
+        return order_fn("@njit(cache=True)")
 
     def _host_helpers(self) -> list[FunctionDef]:
         return [
