@@ -100,7 +100,7 @@ def main(argv=None):
         big = sizes[1] >= 512
         reps = 5 if big else (200 if key != "i" else 2000)
         ws = m.workspace(batch)
-        t_kernel = timeit(lambda: m._run("step", *[p[k] for k in names], X, Y, lr, ws), reps)
+        t_kernel = timeit(lambda: m._run("step", *[p[k] for k in names], X, Y, lr, ws, rows=batch), reps)
         t_model = timeit(lambda: m.step(p, X, Y, 0.01), reps)
         k_steps = 4 if big else 50
         Xe, Ye = np.tile(X, (k_steps, 1)), np.tile(Y, (k_steps, 1))

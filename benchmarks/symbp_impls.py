@@ -12,8 +12,6 @@ Contract:
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 
 from .configs import Config
@@ -56,21 +54,15 @@ class SymbpImpl:
         X, Y = self.model._xy(X, Y)
         return p, X, Y
 
-    def _blas(self):
-        """What CompiledModel._run does around a kernel: BLAS on one thread for parallel."""
-        from symbp.runtime import blas_single_threaded
-
-        return blas_single_threaded() if self.model.target == "parallel" else nullcontext()
-
     def step(self, params, X, Y, lr):
-        with self._blas():
+        with self.model.blas_threads(len(X)):
             self.kernels.step(*[params[k] for k in self.names], X, Y, self.dtype.type(lr),
                               self.model.workspace(len(X)))
         return params
 
     def run_steps(self, params, X, Y, lr, n):
         losses = np.empty(n, dtype=np.float64)
-        with self._blas():
+        with self.model.blas_threads(len(X)):
             out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
                                             self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0,
                                             losses)

@@ -28,6 +28,12 @@ TARGETS = ("cpu", "parallel", "cuda")
 HE_INIT = ("relu", "leaky_relu", "elu", "gelu", "silu")
 
 
+#: The cpu target holds BLAS to one thread when the largest matrix product of a call has fewer
+#: multiply-adds than this: waking a BLAS thread pool costs more than it saves on small products,
+#: and NumPy's own OpenBLAS (a second pool, separate from the SciPy one Numba calls) still
+#: spinning after the user's NumPy work stalls it. Measured: config ii's step with a NumPy
+#: prediction between epochs took 1.84 ms with threaded BLAS, 0.34 ms with one thread.
+BLAS_THREADED_MIN_WORK = 1 << 23
 _BLAS_LIBS: list = []
 
 
@@ -108,6 +114,10 @@ class CompiledModel:
         self._sealed: set[str] = set()
         self._state_for: tuple[int, dict] | None = None
         self._ws = np.empty(0, dtype=self.dtype)  # step's work array, grown on demand
+        self._ws_rows = -1                         # the row count it was last sized for
+        min_w = getattr(module, "BLAS_MIN_WEIGHTS", 1024)
+        self._blas_weights = max((a * b for a, b in zip(self.sizes, self.sizes[1:])
+                                  if a * b >= min_w), default=0)  # largest layer on BLAS
 
     def __repr__(self) -> str:
         return (f"CompiledModel({self.name!r}, {'-'.join(map(str, self.sizes))}, "
@@ -153,17 +163,19 @@ class CompiledModel:
     # -- kernels ---------------------------------------------------------------------------------
     def forward(self, params: dict, X) -> np.ndarray:
         """The prediction ``yhat`` for inputs ``X`` (N, d0)."""
-        return self._run("forward", *self._params(params), self._data(X, 0, "X"))
+        X = self._data(X, 0, "X")
+        return self._run("forward", *self._params(params), X, rows=len(X))
 
     def loss(self, params: dict, X, Y) -> float:
         """The loss at ``(X, Y)``."""
-        return float(self._run("loss", *self._params(params), self._data(X, 0, "X"),
-                               self._data(Y, -1, "Y")))
+        X = self._data(X, 0, "X")
+        return float(self._run("loss", *self._params(params), X, self._data(Y, -1, "Y"),
+                               rows=len(X)))
 
     def loss_and_grad(self, params: dict, X, Y) -> tuple[float, dict[str, np.ndarray]]:
         """``(loss, grads)`` with ``grads`` keyed like ``params``."""
         X, Y = self._xy(X, Y)
-        L, *grads = self._run("loss_and_grad", *self._params(params), X, Y)
+        L, *grads = self._run("loss_and_grad", *self._params(params), X, Y, rows=len(X))
         return float(L), dict(zip(self.param_names, grads))
 
     def step(self, params: dict, X, Y, lr: float | None = None, state: dict | None = None,
@@ -187,7 +199,7 @@ class CompiledModel:
             args.append(int(state["t"]) + 1)
         if hasattr(self.module, "workspace_size"):  # cpu and parallel; cuda keeps device buffers
             args.append(self.workspace(len(X)))
-        L = self._run("step", *args)
+        L = self._run("step", *args, rows=len(X))
         state["t"] = int(state["t"]) + 1
         return float(L)
 
@@ -213,7 +225,7 @@ class CompiledModel:
         t, epoch, stp, code = self._run(
             "train_epochs", *self._params(params, inplace=True), *self._state_arrays(state), X, Y,
             *self._hyper(lr, hyper), int(state["t"]), int(batch_size), int(n_epochs), int(seed),
-            int(start_epoch), losses)
+            int(start_epoch), losses, rows=min(int(batch_size), len(X)))
         state["t"] = int(t)
         if code < 0 and epoch < 0:
             return TrainResult(losses, None, int(t), list(range(start_epoch, start_epoch + n_epochs)))
@@ -224,9 +236,11 @@ class CompiledModel:
     def workspace(self, n_rows: int) -> np.ndarray:
         """The flat work array the generated ``step`` kernel takes for ``n_rows`` rows: kept by
         the model and grown on demand, so repeated steps allocate nothing."""
-        need = self.module.workspace_size(n_rows)
-        if self._ws.size < need:
-            self._ws = np.empty(need, dtype=self.dtype)
+        if n_rows != self._ws_rows:  # (workspace_size is plain Python: a few us per call)
+            need = self.module.workspace_size(n_rows)
+            if self._ws.size < need:
+                self._ws = np.empty(need, dtype=self.dtype)
+            self._ws_rows = n_rows
         return self._ws
 
     def to_device(self, params: dict, state: dict | None = None):
@@ -239,12 +253,18 @@ class CompiledModel:
         return DeviceSession(self, params, state)
 
     # -- plumbing ----------------------------------------------------------------------------------
-    def _run(self, name: str, *args):
+    def blas_threads(self, n_rows: int):
+        """The context a kernel call on ``n_rows`` rows runs in: BLAS held to one thread for the
+        parallel target, and for cpu calls whose largest product is small (see
+        ``BLAS_THREADED_MIN_WORK``); otherwise BLAS keeps its own thread count."""
+        if self.target == "parallel" or (
+                self.target == "cpu" and 0 < self._blas_weights * n_rows < BLAS_THREADED_MIN_WORK):
+            return blas_single_threaded()
+        return contextlib.nullcontext()
+
+    def _run(self, name: str, *args, rows: int):
         fn = getattr(self.module, name)
-        if self.target == "parallel":
-            with blas_single_threaded():
-                out = fn(*args)
-        else:
+        with self.blas_threads(rows):
             out = fn(*args)
         if self.path is not None and name not in self._sealed:
             self._sealed.add(name)  # Numba wrote (or loaded) machine code: record the files

@@ -293,3 +293,25 @@ def test_epoch_order_is_a_seeded_permutation_the_same_compiled_and_in_python():
     # every position is reachable: over many epochs each row visits the first slot
     firsts = {int(compiled(3, e, 10)[0]) for e in range(300)}
     assert firsts == set(range(10))
+
+
+def test_blas_threads_policy_follows_the_size_of_the_products():
+    """cpu: one BLAS thread for small products (64x64 weights x 100 rows), the library's own
+    count for big ones (x 4096 rows) and no BLAS handling without BLAS layers (2-5-1);
+    parallel: always one thread."""
+    from threadpoolctl import threadpool_info
+
+    import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba calls
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    own = counts()
+    _, digits = model("digits_softmax")
+    _, tiny = model("seed000_sigmoid_mse")
+    with digits.blas_threads(100):
+        assert counts() == [1] * len(own)
+    for m, rows in ((digits, 4096), (tiny, 100)):
+        with m.blas_threads(rows):
+            assert counts() == own
+    assert counts() == own

@@ -24,7 +24,7 @@ from dataclasses import replace
 import sympy as sp
 
 from .code import Blank, Comment, For, FunctionDef, If, Line, Module, render
-from .lower import Program, Ref, lower
+from .lower import BLAS_MIN_WEIGHTS, Program, Ref, lower
 from .numba_cpu import CpuEmitter
 from .numba_cuda import CudaEmitter
 from .numba_parallel import ParallelEmitter
@@ -418,4 +418,5 @@ class _ModuleBuilder:
                 ("REDUCTION", repr(p.reduction)), ("PARAMS", repr(p.params)),
                 ("OPTIMIZER", repr(p.optimizer)), ("STATE", repr(p.update.state)),
                 ("HYPER", repr(p.hyper)), ("USES_T", repr(p.update.uses_t)),
+                ("BLAS_MIN_WEIGHTS", repr(BLAS_MIN_WEIGHTS)),
                 ("QUANTITIES", repr(p.quantities))]
