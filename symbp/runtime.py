@@ -15,6 +15,7 @@ import importlib.util
 import math
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ HE_INIT = ("relu", "leaky_relu", "elu", "gelu", "silu")
 #: prediction between epochs took 1.84 ms with threaded BLAS, 0.34 ms with one thread.
 BLAS_THREADED_MIN_WORK = 1 << 23
 _BLAS_LIBS: list = []
+_BLAS_LOCK = threading.Lock()
+_BLAS_HELD: list = [0, []]  # [depth, thread counts to restore]
 
 
 @contextlib.contextmanager
@@ -45,22 +48,31 @@ def blas_single_threaded():
     The ``parallel`` target runs under it: its kernels split each BLAS product over Numba's
     threads themselves, and a second pool of spinning BLAS threads on the same cores stalls
     both. ``threadpoolctl`` finds the libraries and their vendor-specific thread calls (the
-    controller is built once; each entry and exit is two ctypes calls per library).
+    controller is built once; each entry and exit is two ctypes calls per library). Nested and
+    concurrent blocks (other Python threads) share one hold: the counts are restored when the
+    last block ends.
     """
-    if not _BLAS_LIBS:
-        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls before looking
-        from threadpoolctl import ThreadpoolController
+    with _BLAS_LOCK:
+        if not _BLAS_LIBS:
+            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls first
+            from threadpoolctl import ThreadpoolController
 
-        _BLAS_LIBS[:] = ThreadpoolController().select(user_api="blas").lib_controllers or [None]
-    libs = [lib for lib in _BLAS_LIBS if lib is not None]
-    before = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
+            found = ThreadpoolController().select(user_api="blas").lib_controllers
+            _BLAS_LIBS[:] = found or [None]
+        libs = [lib for lib in _BLAS_LIBS if lib is not None]
+        if _BLAS_HELD[0] == 0:
+            _BLAS_HELD[1] = [lib.get_num_threads() for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        _BLAS_HELD[0] += 1
     try:
         yield
     finally:
-        for lib, n in zip(libs, before):
-            lib.set_num_threads(n)
+        with _BLAS_LOCK:
+            _BLAS_HELD[0] -= 1
+            if _BLAS_HELD[0] == 0:
+                for lib, n in zip(libs, _BLAS_HELD[1]):
+                    lib.set_num_threads(n)
 
 
 class RuntimeInputError(SymbpError):

@@ -258,6 +258,9 @@ def test_blas_single_threaded_sets_one_thread_and_restores():
     assert before
     with blas_single_threaded():
         assert counts() == [1] * len(before)
+        with blas_single_threaded():  # nested (or another thread's) hold: still one thread
+            assert counts() == [1] * len(before)
+        assert counts() == [1] * len(before)
     assert counts() == before
 
 
