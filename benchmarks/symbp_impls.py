@@ -65,7 +65,7 @@ class SymbpImpl:
         with self.model.blas_threads(len(X)):
             out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
                                             self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0,
-                                            losses)
+                                            losses, self.model.workspace(len(X), train=True))
         if out[1] >= 0:
             raise FloatingPointError(f"non-finite values at epoch {out[1]}")
         return params

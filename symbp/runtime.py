@@ -126,7 +126,7 @@ class CompiledModel:
         self._sealed: set[str] = set()
         self._state_for: tuple[int, dict] | None = None
         self._ws = np.empty(0, dtype=self.dtype)  # step's work array, grown on demand
-        self._ws_rows = -1                         # the row count it was last sized for
+        self._ws_rows = (-1, False)                # (rows, train) it was last sized for
         min_w = getattr(module, "BLAS_MIN_WEIGHTS", 1024)
         self._blas_weights = max((a * b for a, b in zip(self.sizes, self.sizes[1:])
                                   if a * b >= min_w), default=0)  # largest layer on BLAS
@@ -234,10 +234,17 @@ class CompiledModel:
             raise RuntimeInputError("batch_size must be >= 1 and n_epochs >= 0")
         state = self._state(params, state)
         losses = np.zeros(n_epochs, dtype=np.float64)
-        t, epoch, stp, code = self._run(
-            "train_epochs", *self._params(params, inplace=True), *self._state_arrays(state), X, Y,
-            *self._hyper(lr, hyper), int(state["t"]), int(batch_size), int(n_epochs), int(seed),
-            int(start_epoch), losses, rows=min(int(batch_size), len(X)))
+        batch = min(int(batch_size), len(X))
+        args = [*self._params(params, inplace=True), *self._state_arrays(state), X, Y,
+                *self._hyper(lr, hyper), int(state["t"]), int(batch_size), int(n_epochs),
+                int(seed), int(start_epoch), losses]
+        if hasattr(self.module, "workspace_size"):  # cpu, parallel: buffers in a kept array
+            ws = self.workspace(batch, train=True)
+            t, epoch, stp, L = self._run("train_epochs", *args, ws, rows=batch)
+            code = -1 if epoch < 0 else self.module.first_nonfinite(
+                ws, batch, min(batch, len(X) - stp * batch), L)
+        else:
+            t, epoch, stp, code = self._run("train_epochs", *args, rows=batch)
         state["t"] = int(t)
         if code < 0 and epoch < 0:
             return TrainResult(losses, None, int(t), list(range(start_epoch, start_epoch + n_epochs)))
@@ -245,14 +252,15 @@ class CompiledModel:
         bad = NonFinite(int(epoch), int(stp), self.quantities[code] if code >= 0 else "L")
         return TrainResult(losses[:done], bad, int(t), list(range(start_epoch, epoch)))
 
-    def workspace(self, n_rows: int) -> np.ndarray:
-        """The flat work array the generated ``step`` kernel takes for ``n_rows`` rows: kept by
-        the model and grown on demand, so repeated steps allocate nothing."""
-        if n_rows != self._ws_rows:  # (workspace_size is plain Python: a few us per call)
-            need = self.module.workspace_size(n_rows)
+    def workspace(self, n_rows: int, train: bool = False) -> np.ndarray:
+        """The flat work array the generated ``step`` (or, with ``train``, ``train_epochs``)
+        kernel takes for ``n_rows`` rows (the batch size): kept by the model and grown on
+        demand, so repeated calls allocate nothing."""
+        if (n_rows, train) != self._ws_rows:  # (workspace_size is plain Python: a few us)
+            need = self.module.workspace_size(n_rows, train)
             if self._ws.size < need:
                 self._ws = np.empty(need, dtype=self.dtype)
-            self._ws_rows = n_rows
+            self._ws_rows = (n_rows, train)
         return self._ws
 
     def to_device(self, params: dict, state: dict | None = None):

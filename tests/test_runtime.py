@@ -172,6 +172,20 @@ def test_train_epochs_reports_first_nonfinite():
         np.testing.assert_array_equal(p[k], before[k])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_train_epochs_reports_first_nonfinite_in_a_shuffled_minibatch(seed):
+    """Batches of 8 of 20 rows (the last one has 4): the report names the step whose batch
+    holds the bad row, read back from the work array the kernel stopped with."""
+    d, m = model("seed000_sigmoid_mse")
+    X, Y = cu.data(d.spec, n=20)
+    X[13, 1] = np.nan
+    p = m.init_params(0)
+    r = m.train_epochs(p, None, X, Y, 0.1, batch_size=8, n_epochs=2, seed=seed)
+    where = int(np.nonzero(m.module._order(seed, 0, 20) == 13)[0][0])
+    assert (r.nonfinite.epoch, r.nonfinite.step, r.nonfinite.quantity) == (0, where // 8, "a1")
+    assert r.t == where // 8 and len(r.losses) == 0
+
+
 @pytest.mark.parametrize("name", ["digits_softmax", "seed001_relu_bce_logits"])
 def test_extreme_logits_are_finite_and_correct(name):
     d, m = model(name)

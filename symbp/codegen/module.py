@@ -8,10 +8,11 @@ Contract: :func:`generate_source` returns the text of one self-contained module 
   SymPy;
 - the stable scalar helpers the bodies call (only those);
 - internal passes ``_forward``, ``_loss``, ``_backward``, ``_update``, ``_all_finite``,
-  ``_first_nonfinite``;
+  ``_order``; plain Python ``workspace_size`` and ``first_nonfinite``;
 - the public kernels ``forward``, ``loss``, ``loss_and_grad``, ``step`` and ``train_epochs``
-  (documented in ``docs/runtime.md``), which allocate their buffers once per call, except
-  ``step``, which works in a flat array ``ws`` the caller keeps (``workspace_size(n_rows)``).
+  (documented in ``docs/runtime.md``); ``forward``, ``loss`` and ``loss_and_grad`` allocate
+  their buffers once per call, ``step`` and ``train_epochs`` work in a flat array ``ws`` the
+  caller keeps (``workspace_size``).
 
 The same derivation, target and dtype always give the same bytes.
 """
@@ -24,7 +25,7 @@ from dataclasses import replace
 import sympy as sp
 
 from .code import Blank, Comment, For, FunctionDef, If, Line, Module, render
-from .lower import BLAS_MIN_WEIGHTS, Program, Ref, lower
+from .lower import BLAS_MIN_WEIGHTS, Buffer, Program, Ref, lower
 from .numba_cpu import CpuEmitter
 from .numba_cuda import CudaEmitter
 from .numba_parallel import ParallelEmitter
@@ -131,29 +132,51 @@ class _ModuleBuilder:
             out.append(Line(f"{name} = np.empty({shape}, dtype={self.np_dtype})"))
         return out
 
-    def _views(self, names, rows: str = "n_rows") -> list:
-        """The buffers ``names`` as views into the flat workspace ``ws`` (see ``_ws_size``),
-        each starting on a 64-byte boundary (a multiple of 8 elements)."""
+    def _views(self, names, rows: str = "n_rows", extra=()) -> list:
+        """The buffers ``names`` (then the ``extra`` (name, cols) arrays of ``rows`` rows) as
+        views into the flat workspace ``ws`` (see ``_ws_size``), each starting on a 64-byte
+        boundary (a multiple of 8 elements)."""
         out = [Line("o = 0")]
-        for name in names:
-            b = self.p.buffers[name]
+        entries = [self.p.buffers[name] for name in names] + \
+            [Buffer(name, cols) for name, cols in extra]
+        for b in entries:
             if b.batched:
                 size, shape = f"{rows} * {b.cols}", f"({rows}, {b.cols})"
             else:
                 n = b.cols if b.vector else b.rows * b.cols
                 size, shape = str(n), (f"({b.cols},)" if b.vector else f"({b.rows}, {b.cols})")
-            out.append(Line(f"{name} = ws[o:o + {size}].reshape({shape})"))
+            out.append(Line(f"{b.name} = ws[o:o + {size}].reshape({shape})"))
             out.append(Line(f"o += ({size} + 7) // 8 * 8" if b.batched else f"o += {_pad8(n)}"))
         return out[:-1]
 
     def _ws_size(self, names) -> FunctionDef:
-        """Plain Python: the workspace length ``step`` needs for ``n_rows`` rows."""
+        """Plain Python: the workspace length ``step`` (or ``train_epochs``, whose gathered
+        minibatch rows follow the buffers) needs for ``n_rows`` rows."""
         bufs = [self.p.buffers[name] for name in names]
         per_row = tuple(b.cols for b in bufs if b.batched)
         fixed = sum(_pad8(b.cols if b.vector else b.rows * b.cols) for b in bufs if not b.batched)
-        body = [Line(f"return sum((n_rows * cols + 7) // 8 * 8 for cols in {per_row}) + {fixed}")]
-        return FunctionDef("workspace_size", ("n_rows",), body, None, "Length of the flat work array ``ws`` that ``step`` takes for "
-                           "n_rows rows.")
+        io = (self.p.sizes[0], self.p.sizes[-1])
+        body = [Line(f"cols = {per_row} + ({io} if train else ())"),
+                Line(f"return sum((n_rows * c + 7) // 8 * 8 for c in cols) + {fixed}")]
+        return FunctionDef("workspace_size", ("n_rows", "train=False"), body, None,
+                           "Length of the flat work array ``ws`` that ``step`` (``train=False``)\n"
+                           "or ``train_epochs`` (``train=True``, n_rows = the batch size) takes.")
+
+    def _diagnose(self, names) -> FunctionDef:
+        """Plain Python: which quantity of the step train_epochs stopped at is non-finite, read
+        from its work array (kept out of the compiled code: only a failure needs it)."""
+        batched = {b.name for b in self.p.forward_buffers + self.p.backward_buffers}
+        checks = []
+        for code, q in enumerate(self.p.quantities):
+            buf = self.p.resolve(q)
+            test = "not math.isfinite(L)" if q == "L" else \
+                f"not np.isfinite({buf}{'[:m]' if buf in batched else ''}).all()"
+            checks.append(If(test, [Line(f"return {code}")]))
+        return FunctionDef("first_nonfinite", ("ws", "batch", "m", "L"),
+                           [*self._views(names, "batch"), *checks, Line("return -1")], None,
+                           "Index in QUANTITIES of the first non-finite quantity of the step that\n"
+                           "train_epochs stopped at (its work array ws for batch rows, m of them\n"
+                           "used; L its loss), or -1.")
 
     def _scale(self, rows: str = "n_rows") -> str:
         if self.p.reduction != "mean":
@@ -200,16 +223,7 @@ class _ModuleBuilder:
             Line("return ok")], CpuEmitter.decorator,
             "True when every element of the flat array a is finite (nan compares false);\n"
             "an and-reduction, so the loop vectorises (one pass at memory speed).")
-        checks = []
-        for code, q in enumerate(self.p.quantities):
-            test = "not math.isfinite(L)" if q == "L" else \
-                f"not _all_finite({self.p.resolve(q)}.reshape(-1))"
-            checks.append(If(test, [Line(f"return {code}")]))
-        args = tuple(self.p.resolve(q) if q != "L" else "L" for q in self.p.quantities)
-        args = tuple(dict.fromkeys(args))
-        first = FunctionDef("_first_nonfinite", args, checks + [Line("return -1")], CpuEmitter.decorator,
-                            "Index in QUANTITIES of the first non-finite quantity, or -1.")
-        return [all_finite, first]
+        return [all_finite]
 
     # -- public kernels ---------------------------------------------------------------------------
     def _fw_call(self, x: str = "x", rows: str = "") -> Line:
@@ -281,6 +295,7 @@ class _ModuleBuilder:
             "kept by the caller, so that a step allocates nothing (fresh buffers of a few MB\n"
             "per call cost page faults as malloc returns them to the system).")
         ws_size = self._ws_size(fbufs + bbufs + grads)
+        diagnose = self._diagnose(fbufs + bbufs + grads)
         train = self._train(params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call)
         names = self._helper_closure(em.helpers)
         helpers = [self._helper(name) for name in (*HELPERS, *LIGHT_HELPERS) if name in names]
@@ -292,7 +307,7 @@ class _ModuleBuilder:
                                   "from numba.extending import intrinsic, overload"]
         defs = [self.fwd, loss_fn, back, update, *finite, order_fn(CpuEmitter.decorator),
                 forward, loss, lag, step, train]
-        defs = [replace(f, decorator=self._decorator(f.body)) for f in defs] + [ws_size]
+        defs = [replace(f, decorator=self._decorator(f.body)) for f in defs] + [ws_size, diagnose]
         mod = Module(self._doc(), imports, self._constants(), helpers + defs)
         if self.dtype == "float32":
             mod.imports.append("")
@@ -302,13 +317,12 @@ class _ModuleBuilder:
     def _train(self, params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call):
         p = self.p
         rows = "[:m]"
+        # element loops: a slice assignment (xb[r, :] = x[src, :]) costs ~2 s of Numba compile
         gather = [If("shuffle", [
             For("r", "range(m)", [Line("src = order[start + r]"),
-                                  Line("xb[r, :] = x[src, :]"), Line("yb[r, :] = y[src, :]")])])]
+                                  For("k", f"range({p.sizes[0]})", [Line("xb[r, k] = x[src, k]")]),
+                                  For("k", f"range({p.sizes[-1]})", [Line("yb[r, k] = y[src, k]")])])])]
         scale = self._scale("m")
-        check_args = ", ".join((p.resolve(q) + (rows if p.resolve(q) in fbufs + bbufs else ""))
-                               if q != "L" else "L" for q in dict.fromkeys(
-                                   p.resolve(q) if q != "L" else "L" for q in p.quantities))
         finite = [Line("finite = math.isfinite(L)")] + \
             [Line(f"finite = finite and _all_finite({g}.reshape(-1))") for g in grads]
         step_body = [
@@ -317,8 +331,7 @@ class _ModuleBuilder:
             self._call_rows("_forward", self.fwd.args, rows),
             self._call(back, rows, x="xb", y="yb"),
             *finite,
-            If("not finite", [
-                Line(f"return t, epoch, s, _first_nonfinite({check_args})")]),
+            If("not finite", [Line("return t, epoch, s, float(L)")]),
             Line("t += 1"), *self._updates(hyper_call), Line("total += L")]
         epoch_body = [
             Line("epoch = start_epoch + e"),
@@ -333,20 +346,22 @@ class _ModuleBuilder:
                      "so the rows are", "read in place (no shuffle, no copy)")),
             Line("shuffle = batch < n_total"),
             Line("order = np.arange(n_total)"),
-            Line(f"xb = np.empty((batch, {p.sizes[0]}), dtype={self.np_dtype}) if shuffle else x"),
-            Line(f"yb = np.empty((batch, {p.sizes[-1]}), dtype={self.np_dtype}) if shuffle else y"),
-            *self._alloc(fbufs + bbufs + grads, "batch"),
+            *self._views(fbufs + bbufs + grads, "batch",
+                         (("xs", p.sizes[0]), ("ys", p.sizes[-1]))),
+            Line("xb = xs if shuffle else x"),
+            Line("yb = ys if shuffle else y"),
             For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
                 "from (seed, epoch), so resuming at any epoch is exact"),
-            Line("return t, -1, -1, -1")]
+            Line("return t, -1, -1, 0.0")]
         return FunctionDef(
             "train_epochs", (*params, *state, "x", "y", *hyper, "t", "batch_size", "n_epochs",
-                             "seed", "start_epoch", "losses"), body, self.dec,
+                             "seed", "start_epoch", "losses", "ws"), body, self.dec,
             "Minibatch training, in place, for n_epochs epochs from start_epoch.\n\n"
-            "Writes each epoch's mean minibatch loss to losses[e]. t counts optimizer steps.\n"
+            "Writes each epoch's mean minibatch loss to losses[e]. t counts optimizer steps;\n"
+            "ws: a flat work array of workspace_size(min(batch_size, n), train=True) elements.\n"
             "Stops before the first update whose loss or gradients are not finite and\n"
-            "returns (t, epoch, step, index in QUANTITIES of the first non-finite\n"
-            "quantity); returns (t, -1, -1, -1) when every step was finite.")
+            "returns (t, epoch, step, loss), the step's buffers left in ws for\n"
+            "first_nonfinite; returns (t, -1, -1, 0.0) when every step was finite.")
 
     def _call_rows(self, name, args, rows) -> Line:
         batched = {b.name for b in self.p.forward_buffers + self.p.backward_buffers}

@@ -56,9 +56,7 @@ class ParallelEmitter(CpuEmitter):
         if g.blas:  # rows lo:hi of dW need columns lo:hi of x (copied, contiguous)
             dot = f"np.dot(np.ascontiguousarray({g.x}[:, lo:hi].T), {g.delta}, {g.dW}[lo:hi])"
             out = [Comment(g.comment), *self._blocks(str(g.inner), dot)]
-            if g.decay is not None:
-                out.append(Line(f"{g.dW} += {self.lit(g.decay)} * {g.w}"))
-            return out + self._bias_grad(g)
+            return out + self._add_decay(g) + self._bias_grad(g)
         return [For("i", f"prange({g.inner})", [
             self._decay_init(g),
             For("n", "range(n_rows)", [
