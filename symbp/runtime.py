@@ -125,7 +125,7 @@ class CompiledModel:
         self.quantities = tuple(module.QUANTITIES)
         self._sealed: set[str] = set()
         self._state_for: tuple[int, dict] | None = None
-        self._ws = np.empty(0, dtype=self.dtype)  # step's work array, grown on demand
+        self._ws = np.empty(0, dtype=self.dtype)  # step and train_epochs work array, grown
         self._ws_rows = (-1, False)                # (rows, train) it was last sized for
         min_w = getattr(module, "BLAS_MIN_WEIGHTS", 1024)
         self._blas_weights = max((a * b for a, b in zip(self.sizes, self.sizes[1:])
