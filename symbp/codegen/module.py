@@ -123,14 +123,16 @@ class _ModuleBuilder:
                          if not line.lstrip().startswith("#"))  # comments are not uses
         return tuple(n for n in self._candidates() if re.search(rf"\b{n}\b", text))
 
+    @staticmethod
+    def _shape(b: Buffer, rows: str) -> str:
+        """The array shape of buffer ``b`` as source text (``rows`` rows when batched)."""
+        if b.batched:
+            return f"({rows}, {b.cols})"
+        return f"({b.cols},)" if b.vector else f"({b.rows}, {b.cols})"
+
     def _alloc(self, names, rows: str = "n_rows") -> list:
-        out = []
-        for name in names:
-            b = self.p.buffers[name]
-            shape = f"({rows}, {b.cols})" if b.batched else \
-                (f"({b.cols},)" if b.vector else f"({b.rows}, {b.cols})")
-            out.append(Line(f"{name} = np.empty({shape}, dtype={self.np_dtype})"))
-        return out
+        return [Line(f"{name} = np.empty({self._shape(self.p.buffers[name], rows)}, "
+                     f"dtype={self.np_dtype})") for name in names]
 
     def _views(self, names, rows: str = "n_rows", extra=()) -> list:
         """The buffers ``names`` (then the ``extra`` (name, cols) arrays of ``rows`` rows) as
@@ -140,12 +142,9 @@ class _ModuleBuilder:
         entries = [self.p.buffers[name] for name in names] + \
             [Buffer(name, cols) for name, cols in extra]
         for b in entries:
-            if b.batched:
-                size, shape = f"{rows} * {b.cols}", f"({rows}, {b.cols})"
-            else:
-                n = b.cols if b.vector else b.rows * b.cols
-                size, shape = str(n), (f"({b.cols},)" if b.vector else f"({b.rows}, {b.cols})")
-            out.append(Line(f"{b.name} = ws[o:o + {size}].reshape({shape})"))
+            n = b.cols if b.vector else (b.rows or 0) * b.cols
+            size = f"{rows} * {b.cols}" if b.batched else str(n)
+            out.append(Line(f"{b.name} = ws[o:o + {size}].reshape({self._shape(b, rows)})"))
             out.append(Line(f"o += ({size} + 7) // 8 * 8" if b.batched else f"o += {_pad8(n)}"))
         return out[:-1]
 

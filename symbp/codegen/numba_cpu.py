@@ -81,7 +81,7 @@ class CpuEmitter:
         w = f"{g.w}.T" if g.transpose_w else g.w
         trivial = len(g.epilogue) == 1 and g.epilogue[0][1] == ACC
         if g.blas:
-            out = [Comment(g.comment), Line(f"np.dot({g.a}, {w}, {g.out})")]
+            out = [Comment(g.comment), *self._dot_rows(g.a, w, g.out)]
             if trivial:
                 return out
             hoisted, body = self.block(g.epilogue, g.reads, trips=g.cols)
@@ -102,6 +102,15 @@ class CpuEmitter:
                        For("j", f"range({g.cols})", [Line(f"{g.out}[n, j] += {g.a}_ni * {g.w}[i, j]")])]),
                    *([] if trivial else [For("j", f"range({g.cols})", body)])]
         return [Comment(g.comment), *hoisted, For("n", self.outer("n", "n_rows"), row)]
+
+    # BLAS products: one call here; the parallel emitter splits them into row blocks
+    def _dot_rows(self, a: str, w: str, out: str) -> list:
+        """out = a @ w (batch rows)."""
+        return [Line(f"np.dot({a}, {w}, {out})")]
+
+    def _dot_weightgrad(self, g: WeightGrad) -> list:
+        """dW = x.T @ delta."""
+        return [Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
 
     def emit_softmax(self, s: Softmax) -> list:
         # yhat[n, :] = exp(z[n, :] - max) / sum(exp(z[n, :] - max))
@@ -167,7 +176,7 @@ class CpuEmitter:
 
     def emit_weightgrad(self, g: WeightGrad) -> list:
         if g.blas:
-            out = [Comment(g.comment), Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
+            out = [Comment(g.comment), *self._dot_weightgrad(g)]
             return out + self._add_decay(g) + self._bias_grad(g)
         return [Comment(g.comment),
                 For("i", f"range({g.inner})", [self._decay_init(g)]),

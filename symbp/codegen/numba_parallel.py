@@ -14,8 +14,8 @@ spin on the same cores (Numba's and OpenBLAS's) made a step 50-130 times slower 
 
 from __future__ import annotations
 
-from .code import Comment, For, Line
-from .lower import ACC, Gemm, WeightGrad
+from .code import For, Line
+from .lower import WeightGrad
 from .numba_cpu import CpuEmitter
 
 
@@ -41,22 +41,17 @@ class ParallelEmitter(CpuEmitter):
                 For("b", "prange(nb)", [Line("lo = b * bs"), Line(f"hi = min(lo + bs, {n})"),
                                         Line(dot)])]
 
-    def emit_gemm(self, g: Gemm) -> list:
-        if not g.blas:
-            return super().emit_gemm(g)
-        w = f"{g.w}.T" if g.transpose_w else g.w
-        out = [Comment(g.comment),
-               *self._blocks("n_rows", f"np.dot({g.a}[lo:hi], {w}, {g.out}[lo:hi])")]
-        if len(g.epilogue) == 1 and g.epilogue[0][1] == ACC:
-            return out
-        hoisted, body = self.block(g.epilogue, g.reads, trips=g.cols)
-        return out + hoisted + [For("n", "prange(n_rows)", [For("j", f"range({g.cols})", body)])]
+    def _dot_rows(self, a: str, w: str, out: str) -> list:
+        return self._blocks("n_rows", f"np.dot({a}[lo:hi], {w}, {out}[lo:hi])")
+
+    def _dot_weightgrad(self, g: WeightGrad) -> list:
+        # rows lo:hi of dW need columns lo:hi of x (copied, contiguous)
+        return self._blocks(str(g.inner), f"np.dot(np.ascontiguousarray({g.x}[:, lo:hi].T), "
+                                          f"{g.delta}, {g.dW}[lo:hi])")
 
     def emit_weightgrad(self, g: WeightGrad) -> list:
-        if g.blas:  # rows lo:hi of dW need columns lo:hi of x (copied, contiguous)
-            dot = f"np.dot(np.ascontiguousarray({g.x}[:, lo:hi].T), {g.delta}, {g.dW}[lo:hi])"
-            out = [Comment(g.comment), *self._blocks(str(g.inner), dot)]
-            return out + self._add_decay(g) + self._bias_grad(g)
+        if g.blas:
+            return super().emit_weightgrad(g)
         return [For("i", f"prange({g.inner})", [
             self._decay_init(g),
             For("n", "range(n_rows)", [
