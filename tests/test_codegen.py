@@ -147,6 +147,26 @@ def test_blas_for_big_layers_loops_for_tiny_ones(seed000):
     assert "np.dot(x" not in generate_source(seed000, "cpu")  # 2-5-1: explicit loops
 
 
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu",
+                                 "gelu", "silu"])
+def test_narrow_layers_activate_in_one_flat_loop(act):
+    # rows of 5 and 3 units do not vectorise: bias per row, activation over the flat buffer
+    # (with the vector forms); the 16-unit layer keeps its activation in the row loop
+    d = cu.derive_text(cu.spec_text((3, 5, 16, 3, 2), (act, act, act, "identity")))
+    src = generate_source(d, "cpu")
+    assert "a1_f = a1.reshape(-1)" in src and "a3_f = a3.reshape(-1)" in src
+    assert "a2_f" not in src
+    if act in ("sigmoid", "tanh"):
+        assert "_light(" in src.split("a1_f = a1.reshape(-1)")[1].split("# z2 =")[0]
+    module = cu.pure_python_module(d)
+    X, Y = cu.data(d.spec, n=7)
+    p = cu.params(d.spec)
+    L, g = cu.call_loss_and_grad(module, d.params, p, X, Y)
+    L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
+    assert abs(L - L_ref) <= 1e-12 * max(1.0, abs(L_ref))
+    assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-9
+
+
 def test_unknown_target_and_dtype(seed000):
     with pytest.raises(CodegenError):
         generate_source(seed000, "tpu")
