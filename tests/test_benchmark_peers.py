@@ -132,3 +132,22 @@ def test_registry_runs_a_registered_impl():
         harness.unregister_impl(name)
     assert [r.name for r in results] == [name]
     assert results[0].status == "ok" and results[0].seconds > 0
+
+
+def test_step_profile_lists_every_product_of_the_step():
+    # the profile reads the products from the lowered program: config ii's five, with the
+    # operands' stored shapes (W2 is (128, 10), used as W2.T), and BLAS only where the layer is big enough
+    import symbp
+    from benchmarks.step_profile import products
+    from benchmarks.symbp_impls import spec_text
+    from symbp.codegen.lower import lower
+
+    prog = lower(symbp.derive(symbp.load_spec(spec_text(CONFIGS["ii"]))))
+    got = {label: (kind, a, b, blas) for label, kind, a, b, blas in products(prog, 128)}
+    assert got == {"a1 = x @ W1": ("nn", (128, 64), (64, 128), True),
+                   "z2 = a1 @ W2": ("nn", (128, 128), (128, 10), True),
+                   "dW2 = a1.T @ delta2": ("tn", (128, 128), (128, 10), True),
+                   "delta1 = delta2 @ W2.T": ("nt", (128, 10), (128, 10), True),
+                   "dW1 = x.T @ delta1": ("tn", (128, 64), (128, 128), True)}
+    prog_i = lower(symbp.derive(symbp.load_spec(spec_text(CONFIGS["i"]))))
+    assert not any(blas for *_, blas in products(prog_i, 100))
