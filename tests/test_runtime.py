@@ -198,6 +198,7 @@ def test_extreme_logits_are_finite_and_correct(name):
     L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
     assert np.isfinite(L) and all(np.all(np.isfinite(v)) for v in g.values())
     assert abs(L - L_ref) <= 1e-12 * abs(L_ref)
+    assert abs(m.loss(p, X, Y) - L_ref) <= 1e-12 * abs(L_ref)  # the loss-only pass
     assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-9
 
 

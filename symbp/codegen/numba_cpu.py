@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .code import Comment, For, Line
+from .code import Comment, For, If, Line
 from .lower import ACC, C, Gemm, Pointwise, Ref, Softmax, SoftmaxLoss, Update, WeightGrad
 from .printer import VECTOR_MIN_TRIPS, NumbaPrinter, print_assignments
 
@@ -144,17 +144,27 @@ class CpuEmitter:
 
     def emit_softmax(self, s: Softmax) -> list:
         # yhat[n, :] = exp(z[n, :] - max) / sum(exp(z[n, :] - max))
-        printed = print_assignments([("e", sp.exp(sp.Symbol("zk") - sp.Symbol("m")))], self.dtype,
-                                    {sp.Symbol("zk"): f"{s.z}[n, k]"}, set(),
-                                    sets=self.sets_for(s.cols))
+        narrow = s.cols < VECTOR_MIN_TRIPS
+        zk = sp.Symbol("zk")
+        printed = print_assignments([("e", sp.exp(zk - (0 if narrow else sp.Symbol("m"))))],
+                                    self.dtype, {zk: f"{s.yhat}_f[i]" if narrow else f"{s.z}[n, k]"},
+                                    set(), sets=self.sets_for(None if narrow else s.cols))
         self.helpers.update(printed.helpers)
         e = printed.body
+        norm = [Line(f"total = {self.zero()}"),
+                For("k", f"range({s.cols})", [Line(f"total += {s.yhat}[n, k]")]),
+                For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] /= total")])]
+        if narrow:  # rows too short to vectorise: the exps in one loop over the flat buffer
+            return [For("n", self.outer("n", "n_rows"), self._row_max(s.z, s.cols) + [
+                        For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] = {s.z}[n, k] - m")])],
+                        comment=s.comment),
+                    Line(f"{s.yhat}_f = {s.yhat}.reshape(-1)"),
+                    For("i", self.outer("i", f"{s.yhat}_f.size"),
+                        [Line(e[-1]), Line(f"{s.yhat}_f[i] = e")]),
+                    For("n", self.outer("n", "n_rows"), norm)]
         # exp in a loop of its own (no reduction in it: it vectorises), then the row sum
         row = self._row_max(s.z, s.cols) + [
-            For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e")]),
-            Line(f"total = {self.zero()}"),
-            For("k", f"range({s.cols})", [Line(f"total += {s.yhat}[n, k]")]),
-            For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] /= total")])]
+            For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e")]), *norm]
         return [For("n", self.outer("n", "n_rows"), row, comment=s.comment)]
 
     def _row_max(self, z: str, cols: int) -> list:
@@ -169,22 +179,20 @@ class CpuEmitter:
             Line(f"row = {self.zero()}"), For("k", f"range({p.cols})", body), Line("L += row")])]
 
     def emit_softmaxloss(self, s: SoftmaxLoss) -> list:
-        # per row: L_n = sum_k y[n,k] (lse - z[n,k]), lse = m + log(sum_k exp(z[n,k] - m))
+        # per row: L_n = sum_k y[n,k] (lse - z[n,k]), lse = m + log(sum_k exp(z[n,k] - m)).
+        # The forward pass left yhat[n, k] = exp(z[n,k] - m) / total, and exp(0) is exactly 1,
+        # so at the row's argmax yhat = 1 / total (in (1/K, 1]: never underflows) and
+        # lse = m - log(yhat[n, kmax]): one log per row instead of K more exps.
         lse, y, z = sp.Symbol("lse"), sp.Symbol("y"), sp.Symbol(s.z)
         assigns = [(sp.Symbol("row"), sp.Symbol("row") + y * (lse - z))]
         if s.delta is not None:
             assigns.insert(0, s.delta)
         hoisted, body = self.block(assigns, s.reads, col="k", trips=s.cols)
-        printed = print_assignments([("total", sp.Symbol("total") + sp.exp(z - sp.Symbol("m")))],
-                                    self.dtype, {z: f"{s.z}[n, k]"}, set(),
-                                    sets=self.sets_for(1))  # a running sum: scalar, libm
-        self.helpers.update(printed.helpers)
-        e = printed.body
-        row = self._row_max(s.z, s.cols) + [
-            Line(f"total = {self.zero()}"),
-            For("k", f"range({s.cols})", [Line(e[-1])]),
-            Line("lse = m + math.log(total)"),
-            Line(f"row = {self.zero()}"), For("k", f"range({s.cols})", body), Line("L += row")]
+        row = [Line(f"m = {s.z}[n, 0]"), Line("kmax = 0"),
+               For("k", f"range(1, {s.cols})", [If(f"{s.z}[n, k] > m", [
+                   Line(f"m = {s.z}[n, k]"), Line("kmax = k")])]),
+               Line(f"lse = m - math.log({s.yhat}[n, kmax])"),
+               Line(f"row = {self.zero()}"), For("k", f"range({s.cols})", body), Line("L += row")]
         return [Comment(s.comment), *hoisted, Line("L = 0.0"),
                 For("n", self.outer("n", "n_rows"), row)]
 
