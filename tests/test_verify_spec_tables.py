@@ -98,3 +98,13 @@ def test_good_aliases_are_used():
                      "delta_out = '\\frac{\\partial L}{\\partial \\hat{y}}'\n")
     assert verify_claim(r"\frac{\partial L}{\partial net^{(2)}_k} = (o_k - y_k) o_k (1 - o_k)", spec).verdict == "correct"
     assert verify_claim(r"\delta_{out} = \hat{y} - y", spec).verdict == "correct"
+
+
+def test_skipped_claims_are_listed_whole_or_marked_cut():
+    from symbp.verify.verdict import Verdict
+
+    short, long = "x = a + b", "x = " + " + ".join("abcdefghijklmnop")
+    text = render_text([Verdict(short, "skipped", "states no derivative"),
+                        Verdict(long, "skipped", "states no derivative")])
+    line = next(ln for ln in text.splitlines() if ln.startswith("skipped: "))
+    assert line == f"skipped: {short}, {long[:29]}…"

@@ -104,6 +104,13 @@ TABLE = [
     (r"\frac{\partial L}{\partial w} = (\hat{y} - y) x", LINREG, "correct", None),
     (r"\frac{\partial L}{\partial b} = \hat{y} - y", LINREG, "correct", None),
     (r"\frac{\partial L}{\partial b} = y - \hat{y}", LINREG, "wrong", "sign"),
+    # Nielsen's four equations of backpropagation, in his notation (layers as superscripts)
+    (r"\delta^L = (a^L - y) \odot \sigma'(z^L)", S0, "correct", None),
+    (r"\delta^l = ((w^{l+1})^T \delta^{l+1}) \odot \sigma'(z^l)", S0, "correct", None),
+    (r"\delta^l = ((w^{l+1})^T \delta^{l+1}) \odot a^l", S0, "wrong", None),
+    (r"\frac{\partial C}{\partial b^l_j} = \delta^l_j", S0, "correct", None),
+    (r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j", S0, "correct", None),
+    (r"\frac{\partial C}{\partial w^l_{jk}} = a^l_k \delta^l_j", S0, "wrong", None),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

@@ -27,6 +27,7 @@ Grammar (``^``/``_``/``'``/``.T`` bind tightest, then unary minus, then products
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from . import ast as A
@@ -36,6 +37,10 @@ from .names import (FUNCTION_COMMANDS, GREEK, CONSTANT_COMMANDS, HAT_SUBSCRIPTS,
                     LAYER_LABEL, LAYER_LETTERS, LAYER_WORDS, MULOPS, RELATIONS, layer_value,
                     replace_ref as _replace)
 from .primaries import PrimaryMixin
+
+#: A symbolic layer label: l, L, l+1, l-1, ... (numbers stay exponents in a superscript).
+_SYMBOLIC_LAYER = re.compile(r"[lL](?:[+-]\d+)?\Z")
+
 
 class _Parser(PrimaryMixin):
     def __init__(self, text: str):
@@ -222,6 +227,9 @@ class _Parser(PrimaryMixin):
             self.expect_op(")")
             self.expect_op("}")
             return A.Sym(_replace(node.ref, layer=layer_value(label)), node.pos)
+        label = self.layer_superscript(node, k)
+        if label is not None:  # Nielsen's notation: delta^l, w^{l+1}, a^{l-1}, z^L
+            return A.Sym(_replace(node.ref, layer=label), node.pos)
         is_t = (tok.kind == "name" and tok.text == "T") or (
             tok.kind == "cmd" and tok.text in ("top", "intercal"))
         if is_t and closes(k + 1):
@@ -245,6 +253,29 @@ class _Parser(PrimaryMixin):
             exponent = self.unary()
             self.leave()
         return A.Pow(node, exponent, caret.pos)
+
+    def layer_superscript(self, node: A.Node, k: int) -> Optional[str]:
+        """A symbolic layer written as a superscript (``\\delta^l``, ``w^{l+1}``, ``z^L``):
+        consumed and returned when ``node`` is a layer letter without a layer yet, else None
+        (nothing consumed). Numbers stay exponents: ``a^2`` is a square (layer 2 is ``a^{(2)}``
+        or ``a_2``). ``k`` is 1 after a '{', 0 for a bare one-token superscript."""
+        if not (isinstance(node, A.Sym) and node.ref.layer is None
+                and node.ref.base in LAYER_LETTERS):
+            return None
+        j, text = k, ""
+        while k and not self.is_op("}", j):
+            t = self.peek(j)
+            if t.kind == "end" or j > k + 2:
+                return None
+            text += t.text
+            j += 1
+        if not k:
+            text, j = self.peek().text if self.peek().kind == "name" else "", 1
+        if not _SYMBOLIC_LAYER.match(text):
+            return None
+        for _ in range(j + k):  # the label, and '{' '}' when braced
+            self.take()
+        return text
 
     def raw_until(self, closer: str) -> str:
         """Concatenate token texts up to (not including) the op ``closer`` at this level."""

@@ -53,7 +53,8 @@ def render_text(verdicts: list[Verdict], title: str = "") -> str:
         out.append(f"{len(unexpected)} not as expected: " + ", ".join(
             (f"line {v.line}" if v.line is not None else v.text[:40]) for v in unexpected[:20]))
     if skipped:
-        shown = ", ".join(f"line {v.line}" if v.line is not None else v.text[:30] for v in skipped[:20])
+        shown = ", ".join(f"line {v.line}" if v.line is not None else
+                          v.text if len(v.text) <= 30 else v.text[:29] + "…" for v in skipped[:20])
         out.append(f"skipped: {shown}" + (" ..." if len(skipped) > 20 else ""))
     return "\n".join(out) + "\n"
 
