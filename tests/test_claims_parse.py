@@ -66,6 +66,13 @@ CONSTRUCTS = [
     (r"\tanh^2(z)", sp.tanh(z) ** 2),
     (r"\text{tanh}^2(z)", sp.tanh(z) ** 2),
     (r"\max(0, z)", sp.Max(0, z)),
+    # the unit step and the indicator, as ReLU's derivative is written
+    (r"H(z)", sp.Heaviside(z, 0)),
+    (r"\text{step}(z)", sp.Heaviside(z, 0)),
+    (r"H z", S("H") * z),
+    (r"\mathbb{1}[z > 0]", sp.Piecewise((1, z > 0), (0, True))),
+    (r"\mathbb{1}_{z \leq 0}", sp.Piecewise((1, z <= 0), (0, True))),
+    (r"a \mathbb{I}(z > 0)", sp.Piecewise((a, z > 0), (0, True))),
     (r"\log(x) + \ln(y)", sp.log(x) + sp.log(y)),
     (r"\exp(x)", sp.exp(x)),
     (r"e^{x}", sp.exp(x)),
@@ -234,6 +241,16 @@ def test_error_names_position_and_expectation():
         parse_claim(r"\frac{\partial J}{\partial z} = \foo")
     assert info.value.position == r"\frac{\partial J}{\partial z} = \foo".index(r"\foo")
     assert "\\frac" in info.value.expected
+
+
+@pytest.mark.parametrize("text,problem", [
+    (r"x = \mathbb{2}[z > 0]", r"\mathbb{2} is not supported"),
+    (r"x = \mathbb{1} z", "an indicator needs its condition"),
+    (r"x = \mathbb{1}[z]", "in a condition"),
+])
+def test_malformed_indicator_is_named(text, problem):
+    with pytest.raises(ClaimParseError, match=re.escape(problem)):
+        parse_claim(text)
 
 
 def test_no_code_execution_in_claims_package():

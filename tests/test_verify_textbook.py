@@ -9,6 +9,7 @@ from symbp.verify.spec_check import derivation_of
 
 S0 = "seed000_sigmoid_mse"
 S2 = "seed002_worked_example"
+RELU = "seed001_relu_bce_logits"
 TANH = """
 [model]
 inputs = 2
@@ -111,6 +112,12 @@ TABLE = [
     (r"\frac{\partial C}{\partial b^l_j} = \delta^l_j", S0, "correct", None),
     (r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j", S0, "correct", None),
     (r"\frac{\partial C}{\partial w^l_{jk}} = a^l_k \delta^l_j", S0, "wrong", None),
+    # ReLU's derivative as the unit step or an indicator
+    (r"\delta_1 = (\delta_2 W_2^T) \odot \mathbb{1}[z_1 > 0]", RELU, "correct", None),
+    (r"\delta_1 = (\delta_2 W_2^T) \odot H(z_1)", RELU, "correct", None),
+    (r"\delta_1 = (\delta_2 W_2^T) \odot \mathbb{1}_{z_1 < 0}", RELU, "wrong", None),
+    (r"\frac{\partial L}{\partial z_1[j]} = \frac{\partial L}{\partial a_1[j]} \mathbb{1}[z_1[j] > 0]",
+     RELU, "correct", None),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

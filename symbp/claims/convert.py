@@ -44,6 +44,7 @@ FUNCTIONS: dict[str, tuple[int, Callable]] = {
     "sin": (1, sp.sin),
     "cos": (1, sp.cos),
     "erf": (1, sp.erf),
+    "heaviside": (1, lambda x: sp.Heaviside(x, 0)),  # H(0) = 0, as ReLU'(0) in symbp
     "max": (2, sp.Max),
     "min": (2, sp.Min),
 }
@@ -261,8 +262,28 @@ class _Converter:
         return _RELS[node.op](self.conv(node.left), self.conv(node.right))
 
     def _piecewise(self, node: A.Piecewise) -> sp.Basic:
-        pieces = [(self.conv(v), sp.true if c is None else self.conv(c)) for v, c in node.pieces]
-        return sp.Piecewise(*pieces)
+        """Cases, or an indicator; over matrices (``\\mathbb{1}[z_1 > 0]`` with a matrix z_1)
+        one Piecewise per element, scalars broadcast."""
+        parts = [(self.conv(v), None if c is None else
+                  (c.op, self.conv(c.left), self.conv(c.right)) if isinstance(c, A.Rel) else
+                  self.conv(c)) for v, c in node.pieces]
+        leaves = [x for v, c in parts for x in (v, *(c[1:] if isinstance(c, tuple) else (c,)))]
+        shapes = {x.shape for x in leaves if _is_matrix(x)}
+        if len(shapes) > 1:
+            raise self.fail(node, f"the cases mix matrices of shapes {sorted(shapes)}")
+
+        def at(x, i, j):
+            return x[i, j] if _is_matrix(x) else x
+
+        def build(i, j):
+            return sp.Piecewise(*[
+                (at(v, i, j), sp.true if c is None else
+                 _RELS[c[0]](at(c[1], i, j), at(c[2], i, j)) if isinstance(c, tuple) else c)
+                for v, c in parts])
+        if not shapes:
+            return build(0, 0)
+        rows, cols = shapes.pop()
+        return sp.Matrix(rows, cols, lambda i, j: build(i, j))
 
 
 def _scalar_if_mixed(a, b):

@@ -17,7 +17,11 @@ FUNCTIONS = {
     "Relu": "relu", "RELU": "relu", "exp": "exp", "log": "log", "ln": "ln", "sqrt": "sqrt",
     "max": "max", "min": "min", "softplus": "softplus", "abs": "abs", "sinh": "sinh",
     "cosh": "cosh", "sin": "sin", "cos": "cos", "softmax": "softmax", "erf": "erf",
+    # the unit step (ReLU's derivative): H(z), \\text{step}(z); a bare H stays a variable
+    "H": "heaviside", "heaviside": "heaviside", "Heaviside": "heaviside", "step": "heaviside",
 }
+#: Letters that name the indicator function after \\mathbb: \\mathbb{1}[z > 0], \\mathbb{I}(z > 0).
+INDICATOR_LETTERS = frozenset({"1", "I"})
 #: LaTeX commands that are functions (``\\tanh x`` may omit the parentheses).
 FUNCTION_COMMANDS = frozenset({"tanh", "exp", "log", "ln", "max", "min", "sinh", "cosh", "sin",
                                "cos", "sigma"})

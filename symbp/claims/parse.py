@@ -18,9 +18,12 @@ Grammar (``^``/``_``/``'``/``.T`` bind tightest, then unary minus, then products
                MULOP: * / @ \\cdot \\times \\odot \\circ \\ast
     unary   := ('-' | '+') unary | postfix
     postfix := primary ('^' script | '_' script | "'" | '.T' | '[' indices ']')*
+               a superscript on a layer letter is its layer when it is (l), l, l+1, L, ...
+               (z^{(2)}, \\delta^l, w^{l+1}); a number stays an exponent (a^2)
     primary := NUMBER | symbol | call | '(' expr ')' | '{' expr '}' | '[' expr ']'
              | \\frac{..}{..} | \\sqrt[..]{..} | \\hat{..} | \\sum_..^.. term | derivative
              | \\begin{bmatrix}..\\end{bmatrix} | \\begin{cases}..\\end{cases}
+             | \\mathbb{1}[cond] | \\mathbb{1}_{cond}      (an indicator: 1 where cond holds)
     derivative := \\frac{\\partial of}{\\partial x} | \\frac{d of}{d x} | \\partial of / \\partial x
                 | dL/dx (plain) | \\nabla_x of | grad_x
 """
@@ -149,7 +152,7 @@ class _Parser(PrimaryMixin):
             return (tok.text in GREEK or tok.text in FUNCTION_COMMANDS
                     or tok.text in CONSTANT_COMMANDS
                     or tok.text in ("frac", "dfrac", "tfrac", "sqrt", "hat", "widehat",
-                                    "partial", "sum", "nabla"))
+                                    "partial", "sum", "nabla", "mathbb"))
         return False
 
     def term(self) -> A.Node:

@@ -13,7 +13,8 @@ from . import ast as A
 from .ast import SymbolRef
 from .lexer import Token
 from .names import (CONSTANT_COMMANDS, COMPARISONS, FUNCTION_COMMANDS, FUNCTIONS,
-                    GENERIC_FUNCTIONS, GREEK, replace_ref as _replace, symbol_ref as _symbol_ref)
+                    GENERIC_FUNCTIONS, GREEK, INDICATOR_LETTERS, replace_ref as _replace,
+                    symbol_ref as _symbol_ref)
 
 
 class PrimaryMixin:
@@ -236,6 +237,8 @@ class PrimaryMixin:
         if name in CONSTANT_COMMANDS:
             self.take()
             return A.Const(CONSTANT_COMMANDS[name], tok.pos)
+        if name == "mathbb":
+            return self.indicator()
         if name in FUNCTIONS or name in FUNCTION_COMMANDS or name in GENERIC_FUNCTIONS:
             self.take()
             call = self.try_call(tok, name)
@@ -250,6 +253,31 @@ class PrimaryMixin:
         raise self.error(tok, f"unknown command '\\{name}'",
                          "a supported LaTeX command (\\frac, \\partial, \\sum, \\hat, \\sigma, "
                          "\\tanh, \\log, \\exp, \\sqrt, \\cdot, \\odot, greek letters, ...)")
+
+    def indicator(self) -> A.Node:
+        """``\\mathbb{1}[cond]``, ``\\mathbb{1}(cond)``, ``\\mathbb{1}_{cond}`` (or ``\\mathbb{I}``):
+        1 where the comparison holds, else 0."""
+        tok = self.take()
+        self.expect_op("{")
+        letter = self.take()
+        if letter.text not in INDICATOR_LETTERS:
+            raise self.error(letter, f"\\mathbb{{{letter.text}}} is not supported",
+                             "the indicator \\mathbb{1}[condition]")
+        self.expect_op("}")
+        closer = {"[": "]", "(": ")", "_": None}.get(self.peek().text) \
+            if self.peek().kind == "op" else None
+        if not (self.is_op("[") or self.is_op("(") or self.is_op("_")):
+            raise self.error(self.peek(), "an indicator needs its condition",
+                             "\\mathbb{1}[z > 0] or \\mathbb{1}_{z > 0}")
+        self.take()
+        if closer is None:
+            self.expect_op("{")
+            closer = "}"
+        cond = self.condition()
+        if cond is None:
+            raise self.error(self.peek(), "an indicator needs a comparison", "z > 0")
+        self.expect_op(closer)
+        return A.Piecewise(((A.Num("1", tok.pos), cond), (A.Num("0", tok.pos), None)), tok.pos)
 
     def wrt_symbol(self) -> SymbolRef:
         tok = self.peek()
