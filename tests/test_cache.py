@@ -98,3 +98,20 @@ def test_corrupted_entry_is_rebuilt(tmp_path, monkeypatch, victim):
     assert cache.lookup(key) is not None
     assert again.loss(again.init_params(0), [[1.0, 2.0]], [[0.5]]) == pytest.approx(
         m.loss(m.init_params(0), [[1.0, 2.0]], [[0.5]]))
+
+
+def test_fingerprint_covers_the_derivation_rules_and_codegen(monkeypatch):
+    # any source that shapes the generated code changes the key: derive, rules, codegen
+    from pathlib import Path
+
+    from symbp.codegen import cache as cache_mod
+
+    read = []
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self.as_posix()) or
+                        original(self))
+    monkeypatch.setattr(cache_mod, "_FINGERPRINT", [])
+    cache_mod.codegen_fingerprint()
+    for part in ("symbp/derive.py", "symbp/rules/activations.py", "symbp/codegen/printer.py",
+                 "symbp/graph.py"):
+        assert any(path.endswith(part) for path in read), part

@@ -123,6 +123,21 @@ def test_activation_derivative_matches_textbook(case):
 
 
 @pytest.mark.parametrize("case", ACTIVATION_CASES, ids=_case_id)
+def test_derivative_is_sympys(case):
+    # df may be rewritten (in the bounded sigmoid for SiLU), never changed
+    name, given = case
+    act = make_activation(name, **given)
+    _equal_everywhere(act.df, sp.diff(act.f, X), name)
+
+
+def test_silu_derivative_is_bounded():
+    # in the sigmoid s = 1/(1 + exp(-x)) only: no exp(+x) left to overflow at large x
+    df = make_activation("silu").df
+    assert all(e.args[0] == -X for e in df.atoms(sp.exp)), df
+    assert df.subs(X, 800).evalf() == pytest.approx(1.0) and abs(df.subs(X, -800).evalf()) < 1e-300
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=_case_id)
 def test_output_form_equals_derivative(case):
     """df_out(a = f(x)) == f'(x): a rewritten form is never trusted without proof."""
     name, given = case

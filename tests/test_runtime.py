@@ -202,6 +202,25 @@ def test_extreme_logits_are_finite_and_correct(name):
     assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-9
 
 
+@pytest.mark.parametrize("dtype,big", [("float64", 750.0), ("float32", 60.0)])
+def test_silu_gradient_is_finite_for_large_preactivations(dtype, big):
+    # SymPy's own form of SiLU' is (z + e^z + 1) e^z / (e^z + 1)^2: inf/inf (NaN) from z = 355
+    # in float64 and z = 44 in float32; the derivation writes it in the bounded sigmoid instead
+    d = cu.derive_text(cu.spec_text((2, 3, 1), ("silu", "identity"), name="silu_big"))
+    m = compile_derivation(d, "cpu", dtype)
+    X, Y = cu.data(d.spec, n=3)
+    p = cu.params(d.spec)
+    p["W1"][:] = 0.0
+    p["b1"][:] = [-big, big, 0.5]
+    dt = np.dtype(dtype)
+    L, g = m.loss_and_grad({k: v.astype(dt) for k, v in p.items()}, X.astype(dt), Y.astype(dt))
+    L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
+    assert np.isfinite(L) and all(np.all(np.isfinite(v)) for v in g.values())
+    tol = 1e-9 if dtype == "float64" else 1e-4
+    assert ref.max_rel_error({k: v.astype(np.float64) for k, v in g.items()}, g_ref,
+                             floor=1e-6) < tol
+
+
 def test_init_params_and_input_checks():
     d, m = model("seed000_sigmoid_mse")
     p = m.init_params(3)

@@ -113,7 +113,32 @@ def _diff(f: sp.Expr) -> sp.Expr:
     d = d.replace(sp.Heaviside, lambda *args: sp.Heaviside(args[0], 0))
     if d.has(sp.Piecewise, sp.Heaviside, sp.Max, sp.Min):
         return d
+    bounded = _in_sigmoid(d)
+    if bounded is not None:
+        return bounded
     return min((d, sp.factor(d), sp.cancel(d)), key=sp.count_ops)
+
+
+def _in_sigmoid(d: sp.Expr) -> sp.Expr | None:
+    """``d`` as a polynomial in ``s = 1/(1 + exp(-x))`` when that exists, else None.
+
+    Holds when every exponential is ``exp(k x)`` with an integer k and, with
+    ``exp(x) = s/(1 - s)``, no ``s`` is left in a denominator. Then every term is bounded
+    (``0 <= s <= 1``) and the printer computes ``s`` as the stable sigmoid, where SymPy's own
+    form can overflow: SiLU's ``(x + exp(x) + 1) exp(x)/(exp(x) + 1)**2`` is inf/inf (NaN)
+    from x = 355 in float64 and x = 44 in float32; here it is ``s (1 + x (1 - s))``.
+    """
+    exps = d.atoms(sp.exp)
+    if not exps or not all((e.args[0] / X).is_integer for e in exps):
+        return None
+    s = sp.Dummy("s")
+    r = sp.factor(sp.cancel(d.xreplace({e: (s / (1 - s)) ** (e.args[0] / X) for e in exps})))
+    if sp.fraction(r)[1].has(s):
+        return None
+    q = sp.cancel(r / s)
+    if not sp.fraction(q)[1].has(s):  # the textbook shape: s (1 + x (1 - s)), s (1 - s)
+        r = s * sp.collect(sp.expand(q), X)
+    return r.xreplace({s: 1 / (1 + sp.exp(-X))})
 
 
 # --- the built-in activations: f(x) and, where one exists, f'(x) written in a = f(x) ------------
