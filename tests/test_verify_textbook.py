@@ -204,3 +204,16 @@ def test_given_setting_correct_is_in_textbook_form():
                      given=[r"L = \frac{1}{2}(y - \hat{y})^2", r"\hat{y} = \tanh(z)"])
     assert v.correct == r"\left(\hat{y} - y\right) \left(1 - \hat{y}^{2}\right)", v.correct
     assert v.explanation == [r"the activation derivative 1 - \hat{y}^{2} is missing"]
+
+
+@pytest.mark.parametrize("claim,lhs", [
+    (r"\delta_1 = (\delta_2 W_2^T) \odot a_1", r"\delta_1"),
+    (r"\delta^l = ((w^{l+1})^T \delta^{l+1}) \odot a^l", r"\delta^l"),
+    (r"\delta_2 = \hat{y} + y", r"\delta_2"),
+])
+def test_wrong_delta_claim_is_shown_a_formula_that_verifies(claim, lhs):
+    # an error-term left side (not a derivative) gets the right formula too, and that formula,
+    # fed back to the verifier, is correct
+    v = verify_claim(claim, spec=S0)
+    assert v.verdict == "wrong" and v.correct
+    assert verify_claim(f"{lhs} = {v.correct}", spec=S0).verdict == "correct", v.correct

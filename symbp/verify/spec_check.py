@@ -491,6 +491,19 @@ def _compare_sides(claim, r, inst, points, functions, symbolic):
     return {"status": "correct", "symbolic": True}
 
 
+def _delta_lhs(claim, aliases):
+    """The meaning of a left side that is an error term (``\\delta_1 = ...``, ``\\delta^l_j``),
+    so a wrong claim about it is shown the right formula too; None for other left sides."""
+    lhs = claim.sides[0]
+    if not isinstance(lhs, A.Sym):
+        return None
+    try:
+        meaning = classify(lhs.ref, aliases)
+    except Unresolvable:
+        return None
+    return meaning if meaning.kind == "delta" else None
+
+
 def _shape(v):
     return "x".join(map(str, v.shape)) if isinstance(v, sp.MatrixBase) else "1x1 (a scalar)"
 
@@ -504,7 +517,8 @@ def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) ->
     where = f" (in the {layout} layout, widths {res['sizes']}" + (
         f", layer l = {res['l']}" if res.get("l") is not None else "") + ")"
     v = Verdict(text, "wrong", "", layout=layout if matrices else None)
-    v.correct = correct_formula(d, claim, den, layout, res, aliases)
+    v.correct = correct_formula(d, claim, den if den is not None else _delta_lhs(claim, aliases),
+                                layout, res, aliases)
     if res["status"] == "shape":
         v.reason = "the shapes do not fit: " + res["message"] + where
         v.counterexample = {"at": {"widths": str(res["sizes"])}, "expected": _shape(res.get("reference")) if res.get("reference") is not None else "",
