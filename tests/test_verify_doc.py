@@ -37,3 +37,35 @@ def test_cli_claims_exit_zero_when_correct():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "CORRECT" in r.stdout
+
+
+SIGMOID_DELTA = r"$$\delta_1 = (\delta_2 W_2^T) \odot a_1 \odot (1 - a_1)$$"
+RELU_DELTA = r"$$\delta_1 = (\delta_2 W_2^T) \odot \mathbb{1}[z_1 > 0]$$"
+
+
+def test_spec_markers_switch_the_setting_within_a_document(tmp_path):
+    # the same sigmoid formula is right for seed 000's net and wrong for the ReLU net; a marker
+    # in a code block is not one; a path marker is read relative to the document
+    (tmp_path / "mine.toml").write_text(
+        (Path(__file__).parents[1] / "derivations" / "seed001_relu_bce_logits.toml").read_text())
+    doc = "\n".join([
+        SIGMOID_DELTA,                                   # line 1: the default setting
+        "<!-- symbp: spec = seed001_relu_bce_logits -->",
+        RELU_DELTA, SIGMOID_DELTA,                       # lines 3, 4
+        "```", "<!-- symbp: spec = seed000_sigmoid_mse -->", "```",
+        SIGMOID_DELTA,                                   # line 8: still the ReLU net
+        "<!-- symbp: spec = mine.toml -->",
+        RELU_DELTA])                                     # line 10
+    got = [(v.line, v.verdict) for v in verify_document(doc, "seed000_sigmoid_mse",
+                                                        base_dir=tmp_path)]
+    assert got == [(1, "correct"), (3, "correct"), (4, "wrong"), (8, "wrong"), (10, "correct")]
+
+
+def test_spec_marker_that_does_not_load_names_its_line():
+    import pytest
+
+    from symbp.errors import SpecError
+
+    doc = "text\n<!-- symbp: spec = no_such_spec -->\n" + RELU_DELTA
+    with pytest.raises(SpecError, match=r"post\.md, line 2: .*'no_such_spec' does not load"):
+        verify_document(doc, source="post.md")

@@ -55,6 +55,17 @@ def _find(text: str, closer: str, start: int, stop: int) -> int:
     return j
 
 
+#: ``<!-- symbp: spec = NAME -->`` (a bundled spec name or a path): the setting of the formulas
+#: that follow it, up to the next such marker.
+_SPEC_MARKER = re.compile(r"<!--\s*symbp\s*:\s*spec\s*=\s*(\S+?)\s*-->")
+
+
+def extract_spec_markers(markdown_text: str) -> list[tuple[int, str]]:
+    """``(line, spec)`` for every ``<!-- symbp: spec = NAME -->`` outside code, in order."""
+    text = _mask_code(markdown_text)
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _SPEC_MARKER.finditer(text)]
+
+
 def extract_formulas(markdown_text: str) -> list[Formula]:
     """List the formulas of a Markdown text.
 

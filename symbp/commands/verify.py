@@ -49,7 +49,8 @@ def run(args) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise SymbpError(f"{target}: cannot read the document ({exc})") from None
         spec = load_spec(args.spec) if args.spec else None
-        verdicts = verify_document(text, spec, seed=args.seed)
+        verdicts = verify_document(text, spec, seed=args.seed, source=target,
+                                   base_dir=path.parent)
         for c in args.claim:
             verdicts.append(verify_claim(c, spec, seed=args.seed))
     else:

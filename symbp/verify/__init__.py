@@ -4,7 +4,8 @@ Public API::
 
     verify_claim(text, spec=None, *, given=None, notation=None, functions=None) -> Verdict
     verify_spec_claims(spec) -> list[Verdict]           the spec's [[claims]]
-    verify_document(markdown_text, spec=None) -> list[Verdict]   one per formula (skipped too)
+    verify_document(markdown_text, spec=None) -> list[Verdict]   one per formula (skipped too);
+        <!-- symbp: spec = NAME --> lines switch the setting within the document
     gradcheck(spec, function) -> GradcheckReport         see symbp.verify.gradcheck
     Verdict
 
@@ -14,7 +15,7 @@ The spec tables this package owns: ``[[claims]]`` (``text``, optional ``expect``
 
 from __future__ import annotations
 
-from ..claims import extract_formulas
+from ..claims import extract_formulas, extract_spec_markers
 from ..errors import SpecError
 from ..spec import SECTION_VALIDATORS
 from .check import verify_claim
@@ -35,14 +36,42 @@ def verify_spec_claims(spec, seed: int = 0) -> list[Verdict]:
     return out
 
 
-def verify_document(markdown_text: str, spec=None, *, notation=None, seed: int = 0) -> list[Verdict]:
-    """Check every formula of a Markdown document; formulas stating no derivative are skipped."""
+def verify_document(markdown_text: str, spec=None, *, notation=None, seed: int = 0,
+                    source: str = "<document>", base_dir=None) -> list[Verdict]:
+    """Check every formula of a Markdown document; formulas stating no derivative are skipped.
+
+    ``spec`` is the setting of every formula, unless a ``<!-- symbp: spec = NAME -->`` line
+    (a bundled spec name, or a path relative to ``base_dir``) sets it for the formulas that
+    follow, up to the next marker: one document may discuss several networks. A marker naming
+    no spec raises :class:`~symbp.errors.SpecError` with its line in ``source``.
+    """
+    from pathlib import Path
+
+    from ..spec import load_spec
+
+    markers, loaded = extract_spec_markers(markdown_text), {}
+
+    def setting(line: int):
+        name = next((m for at, m in reversed(markers) if at <= line), None)
+        if name is None:
+            return spec
+        if name not in loaded:
+            path = Path(base_dir or ".") / name
+            try:
+                loaded[name] = load_spec(path if path.suffix == ".toml" else name)
+            except SpecError as exc:
+                at = next(at for at, m in markers if m == name)
+                raise SpecError(f"{source}, line {at}", "symbp: spec",
+                                f"{name!r} does not load ({exc})") from None
+        return loaded[name]
+
     out = []
     for f in extract_formulas(markdown_text):
         if not any(r in f.text for r in ("=", "\\leftarrow", "\\gets", "\\approx")):
             out.append(Verdict(f.text, "skipped", "states no relation", line=f.line))
         else:
-            out.append(verify_claim(f.text, spec, notation=notation, seed=seed, line=f.line))
+            out.append(verify_claim(f.text, setting(f.line), notation=notation, seed=seed,
+                                    line=f.line))
     return out
 
 
