@@ -118,6 +118,11 @@ TABLE = [
     (r"\delta_1 = (\delta_2 W_2^T) \odot \mathbb{1}_{z_1 < 0}", RELU, "wrong", None),
     (r"\frac{\partial L}{\partial z_1[j]} = \frac{\partial L}{\partial a_1[j]} \mathbb{1}[z_1[j] > 0]",
      RELU, "correct", None),
+    # the activation where its derivative belongs, found by repairing the formula
+    (r"\delta_1 = (\delta_2 W_2^T) \odot a_1", S0, "wrong", "function_instead_of_derivative"),
+    (r"\delta_1 = (\delta_2 W_2^T) \odot \sigma(z_1)", S0, "wrong",
+     "function_instead_of_derivative"),
+    (r"\delta_1 = (\delta_2 W_2^T) \odot a_1", RELU, "wrong", "function_instead_of_derivative"),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

@@ -2,8 +2,9 @@
 
 Contract: :func:`diagnose_spec` combines the value-level recognisers of
 :mod:`symbp.verify.diagnose` (constant factor, sign, missing activation derivative) with repairs
-of the formula itself: it shifts the layer of one symbol (``wrong_layer``) and transposes a factor
-or the whole right-hand side (``transposed``), alone and together, and re-checks each repaired
+of the formula itself: it puts an activation's derivative where the activation stands
+(``function_instead_of_derivative``), shifts the layer of one symbol (``wrong_layer``) and
+transposes a factor or the whole right-hand side (``transposed``), and re-checks each repaired
 formula; a repair that makes the claim correct names the mistake. :func:`correct_formula`
 writes the right-hand side the derivation gives, in the claim's layout, in LaTeX.
 """
@@ -108,6 +109,36 @@ def _transpose_edits(side):
     return edits
 
 
+#: Activations whose derivative a claim can write as a call (``\\sigma'(z)``, ``\\tanh'(z)``).
+_CLAIM_FUNCTION = {"sigmoid": "sigma", "tanh": "tanh", "relu": "relu", "softplus": "softplus"}
+_SHOWN = {"sigma": r"\sigma", "tanh": r"\tanh", "relu": r"\mathrm{ReLU}",
+          "softplus": r"\mathrm{softplus}"}
+
+
+def _derivative_edits(side, d):
+    """The activation where its derivative belongs: ``\\sigma(z_1)`` -> ``\\sigma'(z_1)`` and
+    ``a_1`` -> ``f'(z_1)`` (f the layer's activation)."""
+    acts = [layer.activation.name for layer in d.spec.model.layers]
+    edits = []
+    for n in {id(n): n for n in A.walk(side)}.values():
+        if isinstance(n, A.Call) and n.primes == 0 and len(n.args) == 1 and \
+                n.name in _CLAIM_FUNCTION.values():
+            edits.append((f"{_SHOWN[n.name]}(...) should be its derivative {_SHOWN[n.name]}'(...)",
+                          lambda m, t=n: dataclasses.replace(t, primes=1) if m is t else None))
+        elif isinstance(n, A.Sym) and n.ref.base in ("a", "h") and not n.ref.transpose:
+            lv = n.ref.layer
+            names = {acts[lv - 1]} if isinstance(lv, int) and 0 < lv <= len(acts) else \
+                set(acts[:-1]) if isinstance(lv, str) and lv[:1] == "l" else set()
+            if len(names) != 1 or next(iter(names)) not in _CLAIM_FUNCTION:
+                continue
+            fn = _CLAIM_FUNCTION[names.pop()]
+            z = A.Sym(dataclasses.replace(n.ref, base="z"), n.pos)
+            edits.append((f"{_name(n.ref)} (the activation) should be its derivative "
+                          f"{_SHOWN[fn]}'({_name(z.ref)})",
+                          lambda m, t=n, c=A.Call(fn, (z,), 1, n.pos): c if m is t else None))
+    return edits
+
+
 def _apply(side, edit):
     if edit is None:
         return A.Transpose(side)
@@ -130,7 +161,8 @@ def _repairs(claim, aliases, functions, d):
     # element formulas (z_k, w_{kj}) have no matrix products to transpose
     elements = any(isinstance(n, A.Sym) and n.ref.indices for s in claim.sides for n in A.walk(s))
     trans_edits = [] if elements else _transpose_edits(side)
-    plans = [([le], ["wrong_layer"]) for le in layer_edits] + \
+    plans = [([de], ["function_instead_of_derivative"]) for de in _derivative_edits(side, d)] + \
+            [([le], ["wrong_layer"]) for le in layer_edits] + \
             [([te], ["transposed"]) for te in trans_edits] + \
             [([le, te], ["wrong_layer", "transposed"]) for le in layer_edits for te in trans_edits]
     for plan, labels in plans[:MAX_REPAIRS]:
