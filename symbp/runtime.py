@@ -127,6 +127,14 @@ class CompiledModel:
         self._state_for: tuple[int, dict] | None = None
         self._ws = np.empty(0, dtype=self.dtype)  # step and train_epochs work array, grown
         self._ws_rows = (-1, False)                # (rows, train) it was last sized for
+        # per-call plumbing, computed once (CompiledModel.step on a tiny net is mostly this)
+        self._shapes = {f"{k}{l}": ((self.sizes[l - 1], self.sizes[l]) if k == "W" else
+                                    (self.sizes[l],))
+                        for l in range(1, len(self.sizes)) for k in ("W", "b")}
+        self._state_keys = [f"{s}_{p}" for s in self.state_names for p in self.param_names]
+        self._hyper_default = [self.dtype.type(v) for v in self.hyper.values()]
+        self._eta_at = list(self.hyper).index("eta") if "eta" in self.hyper else None
+        self._host_ws = hasattr(module, "workspace_size")  # cpu, parallel; cuda keeps buffers
         min_w = getattr(module, "BLAS_MIN_WEIGHTS", 1024)
         self._blas_weights = max((a * b for a, b in zip(self.sizes, self.sizes[1:])
                                   if a * b >= min_w), default=0)  # largest layer on BLAS
@@ -142,11 +150,8 @@ class CompiledModel:
 
     # -- parameters and optimizer state --------------------------------------------------------
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        out = {}
-        for l in range(1, len(self.sizes)):
-            out[f"W{l}"] = (self.sizes[l - 1], self.sizes[l])
-            out[f"b{l}"] = (self.sizes[l],)
-        return out
+        """``{"W1": (d0, d1), "b1": (d1,), ...}``."""
+        return dict(self._shapes)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Random parameters: He-normal weights for ReLU-like layers, Glorot-normal otherwise,
@@ -209,7 +214,7 @@ class CompiledModel:
                 *self._hyper(lr, hyper)]
         if self.module.USES_T:
             args.append(int(state["t"]) + 1)
-        if hasattr(self.module, "workspace_size"):  # cpu and parallel; cuda keeps device buffers
+        if self._host_ws:
             args.append(self.workspace(len(X)))
         L = self._run("step", *args, rows=len(X))
         state["t"] = int(state["t"]) + 1
@@ -238,7 +243,7 @@ class CompiledModel:
         args = [*self._params(params, inplace=True), *self._state_arrays(state), X, Y,
                 *self._hyper(lr, hyper), int(state["t"]), int(batch_size), int(n_epochs),
                 int(seed), int(start_epoch), losses]
-        if hasattr(self.module, "workspace_size"):  # cpu, parallel: buffers in a kept array
+        if self._host_ws:  # cpu, parallel: buffers in a kept array
             ws = self.workspace(batch, train=True)
             t, epoch, stp, L = self._run("train_epochs", *args, ws, rows=batch)
             code = -1 if epoch < 0 else self.module.first_nonfinite(
@@ -277,14 +282,18 @@ class CompiledModel:
         """The context a kernel call on ``n_rows`` rows runs in: BLAS held to one thread for the
         parallel target, and for cpu calls whose largest product is small (see
         ``BLAS_THREADED_MIN_WORK``); otherwise BLAS keeps its own thread count."""
-        if self.target == "parallel" or (
-                self.target == "cpu" and 0 < self._blas_weights * n_rows < BLAS_THREADED_MIN_WORK):
-            return blas_single_threaded()
-        return contextlib.nullcontext()
+        return blas_single_threaded() if self._hold_blas(n_rows) else contextlib.nullcontext()
+
+    def _hold_blas(self, n_rows: int) -> bool:
+        return self.target == "parallel" or (
+            self.target == "cpu" and 0 < self._blas_weights * n_rows < BLAS_THREADED_MIN_WORK)
 
     def _run(self, name: str, *args, rows: int):
         fn = getattr(self.module, name)
-        with self.blas_threads(rows):
+        if self._hold_blas(rows):
+            with blas_single_threaded():
+                out = fn(*args)
+        else:
             out = fn(*args)
         if self.path is not None and name not in self._sealed:
             self._sealed.add(name)  # Numba wrote (or loaded) machine code: record the files
@@ -292,7 +301,7 @@ class CompiledModel:
         return out
 
     def _params(self, params: dict, inplace: bool = False) -> list[np.ndarray]:
-        shapes = self.shapes()
+        shapes = self._shapes
         out = []
         for name in self.param_names:
             if name not in params:
@@ -337,13 +346,20 @@ class CompiledModel:
         return self._state_for[1]
 
     def _state_arrays(self, state: dict) -> list[np.ndarray]:
-        names = [f"{s}_{p}" for s in self.state_names for p in self.param_names]
-        missing = [n for n in names if n not in state]
-        if missing:
-            raise RuntimeInputError(f"optimizer state lacks {', '.join(missing)}; use init_state()")
-        return [state[n] for n in names]
+        try:
+            return [state[n] for n in self._state_keys]
+        except KeyError:
+            missing = [n for n in self._state_keys if n not in state]
+            raise RuntimeInputError(f"optimizer state lacks {', '.join(missing)}; "
+                                    "use init_state()") from None
 
     def _hyper(self, lr, hyper: dict) -> list:
+        if not hyper:  # the common call: the defaults, maybe another learning rate
+            if lr is None or self._eta_at is None:
+                return self._hyper_default
+            out = list(self._hyper_default)
+            out[self._eta_at] = self.dtype.type(lr)
+            return out
         unknown = set(hyper) - set(self.hyper)
         if unknown:
             raise RuntimeInputError(f"unknown hyper-parameters {sorted(unknown)} for "

@@ -221,6 +221,30 @@ def test_silu_gradient_is_finite_for_large_preactivations(dtype, big):
                              floor=1e-6) < tol
 
 
+def test_step_hyper_parameters_defaults_overrides_and_errors():
+    # the default learning rate, a learning rate given, another beta1: each is the Adam step
+    # NumPy takes with those values; unknown names and incomplete states are errors
+    d, m = model("digits_softmax")
+    X, Y = cu.data(d.spec, n=8)
+    acts, loss, red, l2 = cu.reference_args(d.spec)
+    for lr, extra in ((None, {}), (0.003, {}), (None, {"beta1": 0.5})):
+        h = {**m.hyper, **extra, **({} if lr is None else {"eta": lr})}
+        p = m.init_params(1)
+        q = {k: v.copy() for k, v in p.items()}
+        m.step(p, X, Y, lr, state=m.init_state(), **extra)
+        _, g, _ = ref.loss_and_grad(q, X, Y, acts, loss, red, l2)
+        for k in q:
+            mom, sec = (1 - h["beta1"]) * g[k], (1 - h["beta2"]) * g[k] ** 2
+            want = q[k] - h["eta"] * (mom / (1 - h["beta1"])) / (
+                np.sqrt(sec / (1 - h["beta2"])) + h["epsilon"])
+            np.testing.assert_allclose(p[k], want, rtol=1e-10, atol=1e-14)
+    p = m.init_params(1)
+    with pytest.raises(RuntimeInputError, match="unknown hyper-parameters"):
+        m.step(p, X, Y, 0.01, state=m.init_state(), momentum=0.9)
+    with pytest.raises(RuntimeInputError, match="optimizer state lacks"):
+        m.step(p, X, Y, 0.01, state={"t": 0})
+
+
 def test_init_params_and_input_checks():
     d, m = model("seed000_sigmoid_mse")
     p = m.init_params(3)
