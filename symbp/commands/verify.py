@@ -15,7 +15,8 @@ def register(sub) -> None:
                        description="Check claims: `symbp verify SPEC --claim '...'` (repeatable), "
                        "`symbp verify SPEC` (the spec's [[claims]]) or `symbp verify DOC.md "
                        "[--spec SPEC]` (every formula of a Markdown file that states a "
-                       "derivative). A [[claims]] entry may state `expect = \"correct\"|\"wrong\"|"
+                       "derivative; a line `<!-- symbp: spec = NAME -->` sets the spec of the "
+                       "formulas after it). A [[claims]] entry may state `expect = \"correct\"|\"wrong\"|"
                        "\"unverifiable\"`: a verdict that differs is flagged and fails the run, and "
                        "a claim expected wrong that is wrong does not. Exit 0 all correct (or as "
                        "expected), 1 some wrong or not as expected, 2 bad input.")
@@ -23,7 +24,8 @@ def register(sub) -> None:
                    "Markdown document")
     p.add_argument("--claim", action="append", default=[], metavar="FORMULA",
                    help="a formula to check, e.g. 'dL/dz2[k] = yhat[k] - y[k]' (repeatable)")
-    p.add_argument("--spec", metavar="SPEC", help="the setting for a document's formulas")
+    p.add_argument("--spec", metavar="SPEC", help="the setting for a document's formulas (before "
+                   "any `<!-- symbp: spec = NAME -->` line)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--seed", type=int, default=0, help="seed of the random points and shapes")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
