@@ -151,3 +151,13 @@ def test_step_profile_lists_every_product_of_the_step():
                    "dW1 = x.T @ delta1": ("tn", (128, 64), (128, 128), True)}
     prog_i = lower(symbp.derive(symbp.load_spec(spec_text(CONFIGS["i"]))))
     assert not any(blas for *_, blas in products(prog_i, 100))
+
+
+def test_ab_kernels_names_a_missing_or_wrong_module(tmp_path):
+    from benchmarks import ab_kernels
+
+    with pytest.raises(SystemExit, match="no such file"):
+        ab_kernels.main([str(tmp_path / "old.py"), str(tmp_path / "new.py")])
+    (tmp_path / "cuda.py").write_text("TARGET = 'cuda'\n")
+    with pytest.raises(SystemExit, match="not a cpu or parallel module"):
+        ab_kernels.load(str(tmp_path / "cuda.py"), "t")
