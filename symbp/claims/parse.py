@@ -196,6 +196,9 @@ class _Parser(PrimaryMixin):
             elif t.kind == "op" and t.text == ".T":
                 self.take()
                 node = self.transpose(node, t)
+            elif (isinstance(node, A.Num) and node.text == "1" and t.kind == "op"
+                  and (t.text == "_" or t.text == "[" and not t.space_before)):
+                node = self.indicator_condition(node)  # 1[z > 0], \\mathbf{1}_{z > 0}
             elif t.kind == "op" and t.text == "_" and isinstance(node, A.Sym):
                 self.take()
                 node = A.Sym(self.with_subscript(node.ref, self.script_labels(t)), node.pos)

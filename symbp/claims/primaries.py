@@ -264,20 +264,23 @@ class PrimaryMixin:
             raise self.error(letter, f"\\mathbb{{{letter.text}}} is not supported",
                              "the indicator \\mathbb{1}[condition]")
         self.expect_op("}")
-        closer = {"[": "]", "(": ")", "_": None}.get(self.peek().text) \
-            if self.peek().kind == "op" else None
         if not (self.is_op("[") or self.is_op("(") or self.is_op("_")):
             raise self.error(self.peek(), "an indicator needs its condition",
                              "\\mathbb{1}[z > 0] or \\mathbb{1}_{z > 0}")
-        self.take()
-        if closer is None:
+        return self.indicator_condition(A.Num("1", tok.pos))
+
+    def indicator_condition(self, one: A.Node) -> A.Node:
+        """After an indicator's 1: ``[cond]``, ``(cond)`` or ``_{cond}`` -> 1 where cond holds."""
+        opener = self.take()
+        closer = {"[": "]", "(": ")"}.get(opener.text)
+        if closer is None:  # '_'
             self.expect_op("{")
             closer = "}"
         cond = self.condition()
         if cond is None:
             raise self.error(self.peek(), "an indicator needs a comparison", "z > 0")
         self.expect_op(closer)
-        return A.Piecewise(((A.Num("1", tok.pos), cond), (A.Num("0", tok.pos), None)), tok.pos)
+        return A.Piecewise(((one, cond), (A.Num("0", one.pos), None)), one.pos)
 
     def wrt_symbol(self) -> SymbolRef:
         tok = self.peek()
