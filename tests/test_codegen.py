@@ -223,3 +223,20 @@ def test_module_imports_in_fresh_interpreter(tmp_path, seed000):
     assert out.returncode == 0, out.stderr
     L_ref = ref.loss_and_grad(p, X, Y, *cu.reference_args(seed000.spec))[0]
     assert abs(float(out.stdout.strip()) - L_ref) < 1e-12
+
+
+@pytest.mark.parametrize("z", [-40.0, -30.0])
+def test_softplus_gradient_keeps_relative_accuracy_where_exp_is_near_one(z):
+    # softplus' = 1 - exp(-a) with a = softplus(z) ~ e^z: 0 instead of ~4e-18 at z = -40, and
+    # 3 digits at z = -30, before 1 - exp(u) was printed as -expm1(u)
+    d = cu.derive_text(cu.spec_text((2, 3, 1), ("softplus", "identity")))
+    module = cu.pure_python_module(d)
+    X, Y = cu.data(d.spec, n=3)
+    p = cu.params(d.spec)
+    p["W1"][:] = 0.0
+    p["b1"][:] = z
+    L, g = cu.call_loss_and_grad(module, d.params, p, X, Y)
+    L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
+    assert abs(L - L_ref) <= 1e-13 * abs(L_ref)
+    for k in ("W1", "b1"):  # the tiny gradients themselves, to relative accuracy
+        np.testing.assert_allclose(g[k], g_ref[k], rtol=1e-9, atol=0)

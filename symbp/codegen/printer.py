@@ -11,7 +11,8 @@ Before printing, :func:`rewrite` applies named rule sets in the style of
 :mod:`sympy.codegen.rewriting`:
 
 - :data:`stable_opt`: ``1/(1 + exp(-u))`` -> ``sigmoid(u)`` and ``log(1 + exp(u))`` ->
-  ``softplus(u)``, both evaluated through ``exp(-|u|)`` so they never overflow;
+  ``softplus(u)``, both evaluated through ``exp(-|u|)`` so they never overflow; ``exp(u) - 1``
+  and ``1 - exp(u)`` -> ``±expm1(u)``, exact for small ``u``;
 - :data:`light_opt`: ``tanh(u)`` -> ``tanh_light(u) = -expm1(-2|u|) / (2 + expm1(-2|u|))`` with
   the sign of ``u`` (Numba has no vectorised tanh here: this form is about twice as fast);
 - :data:`vector_opt` (cpu targets, loops of at least :data:`VECTOR_MIN_TRIPS` iterations):
@@ -135,7 +136,36 @@ _sigmoid_inline_opt = ReplaceOptim(lambda e: isinstance(e, sigmoid), _inline_sig
 _tanh_inline_opt = ReplaceOptim(lambda e: isinstance(e, tanh_light), _inline_tanh)
 
 #: Named rewrite sets, applied in this order by :func:`rewrite`.
-stable_opt = (_sigmoid_opt, _softplus_opt)
+def _scaled_exp(e: sp.Expr):
+    """(k, exp(u)) when ``e`` is ``k * exp(u)`` with a number k, else None."""
+    if isinstance(e, sp.exp):
+        return sp.S.One, e
+    if e.is_Mul and len(e.args) == 2:
+        k, f = e.args if e.args[0].is_Number else e.args[::-1]
+        if k.is_Number and isinstance(f, sp.exp):
+            return k, f
+    return None
+
+
+def _exp_minus_one(e: sp.Expr):
+    """(k, u) when ``e`` is ``k exp(u) - k`` (``exp(u) - 1``, ``1 - exp(u)``,
+    ``alpha exp(u) - alpha``), else None."""
+    if not (e.is_Add and len(e.args) == 2):
+        return None
+    c, rest = e.args if e.args[0].is_Number else e.args[::-1]
+    ke = _scaled_exp(rest) if c.is_Number else None
+    if ke is None or ke[0] != -c:
+        return None
+    return ke[0], ke[1].args[0]
+
+
+# k exp(u) - k = k expm1(u): no cancellation for small u (softplus' is 1 - exp(-a), which was 0
+# instead of ~a for a < 1e-16, i.e. z < -37; ELU's alpha (exp(x) - 1) near 0)
+_expm1_sub_opt = ReplaceOptim(
+    lambda e: _exp_minus_one(e) is not None,
+    lambda e: _exp_minus_one(e)[0] * sp.Function("expm1")(_exp_minus_one(e)[1]))
+
+stable_opt = (_sigmoid_opt, _softplus_opt, _expm1_sub_opt)
 light_opt = (_tanh_opt,)
 vector_opt = (_sigmoid_inline_opt, _tanh_inline_opt, _exp_opt, _expm1_opt)
 REWRITE_SETS = {"stable": stable_opt, "light": light_opt, "vector": vector_opt}
