@@ -3,7 +3,7 @@
 Contract: an entry is a folder ``<cache dir>/<key>/`` holding the generated module
 ``<module name>.py``, Numba's cache files (``__pycache__/``, written by ``cache=True``) and a
 manifest ``manifest.json`` with the SHA-256 of every file. The key hashes everything that
-changes the code: the spec's content and name, the symbp version, the codegen format, the
+changes the code: the spec's content and name, the symbp version, the package's source, the
 target, the dtype, the optimizer and the Numba version.
 
 :func:`lookup` verifies every file of the manifest; a missing, corrupted or truncated file
@@ -25,8 +25,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: Bump when the generated code changes shape, so old entries are not reused.
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 #: Counters for tests and benchmarks: hits, misses, rebuilt (corrupted entries removed).
@@ -53,7 +51,7 @@ def cache_key(raw: dict, name: str, target: str, dtype: str, optimizer: str) -> 
 
     from .. import __version__
 
-    payload = json.dumps({"spec": raw, "name": name, "symbp": __version__, "format": FORMAT_VERSION,
+    payload = json.dumps({"spec": raw, "name": name, "symbp": __version__,
                           "codegen": codegen_fingerprint(), "target": target, "dtype": dtype,
                           "optimizer": optimizer, "numba": numba.__version__},
                          sort_keys=True, default=str)

@@ -161,9 +161,12 @@ def _exp_minus_one(e: sp.Expr):
 
 # k exp(u) - k = k expm1(u): no cancellation for small u (softplus' is 1 - exp(-a), which was 0
 # instead of ~a for a < 1e-16, i.e. z < -37; ELU's alpha (exp(x) - 1) near 0)
-_expm1_sub_opt = ReplaceOptim(
-    lambda e: _exp_minus_one(e) is not None,
-    lambda e: _exp_minus_one(e)[0] * sp.Function("expm1")(_exp_minus_one(e)[1]))
+def _as_expm1(e: sp.Expr) -> sp.Expr:
+    k, u = _exp_minus_one(e)
+    return k * sp.Function("expm1")(u)
+
+
+_expm1_sub_opt = ReplaceOptim(lambda e: _exp_minus_one(e) is not None, _as_expm1)
 
 stable_opt = (_sigmoid_opt, _softplus_opt, _expm1_sub_opt)
 light_opt = (_tanh_opt,)
