@@ -49,18 +49,24 @@ class ScalarModel:
         if isinstance(e, sp.MatrixBase):
             return e.applyfunc(self.canonical)
         e = as_sympy(e)
-        for _ in range(64):
-            subs = {s: self._canon_sym(s) for s in e.free_symbols
-                    if s in self.defs and s not in self.cut}
-            if not subs:
-                return e
-            e = e.xreplace(subs)
-        raise Unresolvable("the definitions are circular")
+        # one pass: each substituted form is itself canonical (memoised), so nothing is left to
+        # substitute afterwards; a second free_symbols walk of the result would only confirm it
+        subs = {s: self._canon_sym(s) for s in e.free_symbols
+                if s in self.defs and s not in self.cut}
+        return e.xreplace(subs) if subs else e
 
     def _canon_sym(self, s):
-        if s not in self._cmemo:
-            self._cmemo[s] = self.canonical(self.defs[s])
-        return self._cmemo[s]
+        hit = self._cmemo.get(s)
+        if hit is None:
+            if s in self._cmemo:  # None marks a definition being expanded: it refers to itself
+                raise Unresolvable(f"the definitions are circular (through {s})")
+            self._cmemo[s] = None
+            try:
+                hit = self._cmemo[s] = self.canonical(self.defs[s])
+            except BaseException:
+                self._cmemo.pop(s, None)
+                raise
+        return hit
 
     def expand_all(self, e):
         """Substitute every definition, the cut ones included (fully consistent form)."""
