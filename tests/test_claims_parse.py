@@ -232,7 +232,9 @@ def test_malicious_input_is_rejected_fast(text, monkeypatch):
     with pytest.raises(ClaimParseError) as info:
         claim = parse_claim(text)
         claim_sides_sympy(claim)
-    assert time.perf_counter() - start < 1.0
+    # a hang guard, not a speed test: each case takes milliseconds; the pathological forms
+    # (deep nesting, huge powers) would take minutes or never end
+    assert time.perf_counter() - start < 10.0
     err = info.value
     assert isinstance(err, SymbpError)
     assert err.position is not None and "position" in str(err)
