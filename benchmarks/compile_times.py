@@ -6,7 +6,15 @@ the module, Numba compiles on the first calls. Warm: a new process on the same c
 module is imported from the cache and Numba loads its machine code (no derivation, no
 compilation). Each row is measured in a fresh interpreter.
 
-    python benchmarks/compile_times.py [--targets cpu parallel] [--dtypes float64]
+    python benchmarks/compile_times.py [--targets cpu parallel] [--dtypes float64] [--warm-runs 3]
+
+Columns: import (numpy and symbp.runtime), load (compile_spec: the cache lookup or derive and
+generate; the module import), 1st calls (loss_and_grad, step, train_epochs: Numba compiles or
+loads them), total (load + 1st calls, the figure of issue 6's targets), +import (what a script
+waits for), sympy (whether SymPy was imported: a warm start never needs it).
+
+The warm start is run --warm-runs times (each a new process) and the median total printed, since
+a single sub-second process start on a shared machine varies by +-20%.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +41,6 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 import symbp
-derive_mod = sys.modules["symbp.derive"]
 from symbp.runtime import compile_spec
 t_import = time.perf_counter() - t0
 target, dtype, spec = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -49,8 +57,10 @@ m.train_epochs(p, None, X, Y, 0.1, batch_size=32, n_epochs=1)
 t_first = time.perf_counter() - t2
 misses = sum(getattr(m.module, k).stats.cache_misses.get(s, 0) for k in
              ("loss_and_grad", "step", "train_epochs") for s in getattr(m.module, k).signatures)
+derive_mod = sys.modules.get("symbp.derive")  # a warm start never imports it (nor SymPy)
 print(json.dumps({"import": t_import, "load": t_load, "first_calls": t_first,
-                  "derive_calls": derive_mod.DERIVE_CALLS[0], "numba_misses": misses}))
+                  "derive_calls": derive_mod.DERIVE_CALLS[0] if derive_mod else 0,
+                  "numba_misses": misses, "sympy": "sympy" in sys.modules}))
 '''
 
 
@@ -65,18 +75,25 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", nargs="+", default=["cpu", "parallel"])
     ap.add_argument("--dtypes", nargs="+", default=["float64"])
+    ap.add_argument("--warm-runs", type=int, default=3)
     args = ap.parse_args(argv)
     print(f"{'target':9} {'dtype':8} {'run':5} {'import s':>9} {'load s':>8} {'1st calls s':>12} "
-          f"{'total s':>8} {'derive':>7} {'numba misses':>13}")
+          f"{'total s':>8} {'+import s':>10} {'derive':>7} {'numba misses':>13} {'sympy':>6}")
     for target in args.targets:
         for dtype in args.dtypes:
             with tempfile.TemporaryDirectory() as cache:
-                for kind in ("cold", "warm"):
+                warm = []
+                for kind in ("cold",) + ("warm",) * args.warm_runs:
                     r = run(target, dtype, cache)
                     total = r["load"] + r["first_calls"]
+                    if kind == "warm":
+                        warm.append(total)
                     print(f"{target:9} {dtype:8} {kind:5} {r['import']:9.2f} {r['load']:8.2f} "
-                          f"{r['first_calls']:12.2f} {total:8.2f} {r['derive_calls']:7d} "
-                          f"{r['numba_misses']:13d}")
+                          f"{r['first_calls']:12.2f} {total:8.2f} {total + r['import']:10.2f} "
+                          f"{r['derive_calls']:7d} {r['numba_misses']:13d} "
+                          f"{'yes' if r['sympy'] else 'no':>6}")
+                if warm:
+                    print(f"{target:9} {dtype:8} warm median of {len(warm)}: {statistics.median(warm):.2f} s")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,38 @@ _BLAS_LOCK = threading.Lock()
 _BLAS_HELD: list = [0, []]  # [depth, thread counts to restore]
 
 
+def load_numba_blas() -> None:
+    """Import ``scipy.linalg.cython_blas``, the BLAS Numba's ``np.dot`` calls, without running
+    ``scipy.linalg``'s package init.
+
+    That init (array-API shims, docstring processing, LAPACK wrappers) costs ~0.25 s, a third
+    of a warm start, and nothing here uses it: Numba only looks the module up by name
+    (``importlib.import_module`` when typing, ``PyImport_ImportModule`` at the first product),
+    and finds this one in ``sys.modules``. A later ``import scipy.linalg`` runs its init as
+    usual and reuses the same extension module. Anything unexpected (another SciPy layout)
+    falls back to the plain import.
+    """
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return
+    try:
+        import importlib.machinery
+
+        import scipy
+
+        spec = importlib.machinery.PathFinder.find_spec(
+            name, [os.path.join(os.path.dirname(scipy.__file__), "linalg")])
+        if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+            raise ImportError(name)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        module.__pyx_capi__["dgemm"]  # what Numba reads: fail here, not inside a kernel
+    except Exception:
+        sys.modules.pop(name, None)
+        import scipy.linalg.cython_blas  # noqa: F401
+
+
 @contextlib.contextmanager
 def blas_single_threaded():
     """Hold every loaded BLAS library (NumPy's, and SciPy's, which Numba's ``np.dot`` calls) to
@@ -54,7 +86,7 @@ def blas_single_threaded():
     """
     with _BLAS_LOCK:
         if not _BLAS_LIBS:
-            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls first
+            load_numba_blas()  # the BLAS Numba calls: loaded first, so threadpoolctl sees it
             from threadpoolctl import ThreadpoolController
 
             found = ThreadpoolController().select(user_api="blas").lib_controllers
@@ -376,6 +408,7 @@ def _import(path: Path):
     name = path.stem
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
         return sys.modules[name]
+    load_numba_blas()  # before Numba types or loads a kernel's np.dot (3 ms; else 0.25 s later)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -422,22 +455,29 @@ def compile_spec(spec, target: str = "cpu", dtype: str = "float64", optimizer: s
 
     On a cache hit nothing is derived: the key comes from the spec's TOML content alone.
     """
-    from .spec import Spec, _read, load_spec
+    from .spec_files import read_spec_text
 
     _check(target, dtype)
-    if isinstance(spec, Spec):
+    # symbp.spec imports SymPy, which a cache hit never needs; a Spec object exists only once
+    # that module is loaded
+    spec_module = sys.modules.get(f"{__package__}.spec")
+    if spec_module is not None and isinstance(spec, spec_module.Spec):
         raw, name = spec.raw, spec.name
         loader = lambda: spec  # noqa: E731
     else:
         import tomllib
 
-        text, _, default = _read(spec)
+        text, _, default = read_spec_text(spec)
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError:
             raw = None
         name = raw.get("name", default) if isinstance(raw, dict) else default
-        loader = lambda: load_spec(spec)  # noqa: E731
+        def loader():
+            from .spec import load_spec
+
+            return load_spec(spec)
+
         if raw is None:
             loader()  # raises the SpecError
     opt = optimizer or ((raw.get("train") or {}).get("optimizer", "sgd")
@@ -453,10 +493,10 @@ def compile_spec(spec, target: str = "cpu", dtype: str = "float64", optimizer: s
 
 
 def _load_or_build(key, name, target, dtype, get_derivation, use_cache) -> CompiledModel:
-    from .codegen import generate_source
-
     path = cache.lookup(key) if use_cache else None
     if path is None:
+        from .codegen import generate_source
+
         source = generate_source(get_derivation(), target, dtype)
         if use_cache:
             path = cache.store(key, cache.module_name(name, key), source)

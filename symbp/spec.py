@@ -43,6 +43,8 @@ import sympy as sp
 
 from .errors import ExprError, SpecError
 from .expr import parse_math
+from .spec_files import (MAX_SPEC_BYTES, bundled_dir, bundled_spec_names,  # noqa: F401 - re-exported
+                         bundled_spec_path, read_spec_text as _read)
 from .rules.activations import (ACTIVATION_ALIASES, ACTIVATIONS, Activation, custom_activation,
                                 make_activation)
 from .rules.losses import LOSS_ALIASES, LOSSES, Loss, custom_loss, make_loss
@@ -52,7 +54,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MAX_SPEC_BYTES = 1_000_000
 MAX_LAYERS = 512
 MAX_UNITS = 1_000_000
 
@@ -146,50 +147,6 @@ def load_spec(path_or_text: str | os.PathLike, *, validate_sections: bool = True
         raise SpecError(source, None, f"this is not valid TOML ({exc}); see derivations/ for "
                         "examples of the format") from None
     return spec_from_dict(raw, source, default_name, validate_sections=validate_sections)
-
-
-def _read(path_or_text) -> tuple[str, str, str]:
-    s = os.fspath(path_or_text)
-    if "\n" in s or "[model]" in s:
-        return s, "<text>", "spec"
-    path = Path(s)
-    if not path.exists():
-        bundled = bundled_spec_path(s)
-        if bundled is not None:
-            path = bundled
-        else:
-            raise SpecError(s, None, "no such file; expected a path to a .toml spec or the name of "
-                            f"a bundled spec ({', '.join(bundled_spec_names())})")
-    if path.is_dir():
-        raise SpecError(s, None, "this is a folder; expected a .toml spec file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(s, None, f"cannot read the file ({exc.strerror})") from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(s, None, f"the file is larger than {MAX_SPEC_BYTES} bytes; a spec is a short "
-                        "TOML file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(s, None, f"not UTF-8 text (byte {exc.start}); expected a TOML file") from None
-    return text, str(path), path.stem
-
-
-def bundled_dir() -> Path:
-    """Where the bundled specs are: the installed ``symbp.bundled``, or ``derivations/`` of a
-    source checkout (editable installs)."""
-    installed = Path(__file__).parent / "bundled"
-    return installed if installed.is_dir() else Path(__file__).parent.parent / "derivations"
-
-
-def bundled_spec_names() -> list[str]:
-    return sorted(p.stem for p in bundled_dir().glob("*.toml"))
-
-
-def bundled_spec_path(name: str) -> Path | None:
-    p = bundled_dir() / f"{Path(name).stem}.toml"
-    return p if p.is_file() and ("/" not in name and "\\" not in name) else None
 
 
 def spec_from_dict(raw: dict, source: str = "<dict>", default_name: str = "spec", *,

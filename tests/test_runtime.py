@@ -376,3 +376,40 @@ def test_blas_threads_policy_follows_the_size_of_the_products():
         with m.blas_threads(rows):
             assert counts() == own
     assert counts() == own
+
+
+BLAS_CHILD = r'''
+import sys
+import numba
+import numpy as np
+from symbp.runtime import load_numba_blas
+
+load_numba_blas()
+assert "scipy.linalg.cython_blas" in sys.modules and "scipy.linalg" not in sys.modules
+
+
+@numba.njit
+def product(a, b):
+    return np.dot(a, b)
+
+
+rng = np.random.default_rng(0)
+a, b = rng.standard_normal((40, 30)), rng.standard_normal((30, 20))
+assert np.allclose(product(a, b), a @ b)
+assert np.allclose(product(a.astype(np.float32), b.astype(np.float32)), a @ b, atol=1e-4)
+import scipy.linalg  # its own init, later, reuses the module Numba calls
+
+assert scipy.linalg.blas.find_best_blas_type((a,))[0] == "d"
+assert np.allclose(scipy.linalg.blas.dgemm(1.0, a, b), a @ b)
+assert np.allclose(scipy.linalg.solve(a[:20, :20], b[:20]), np.linalg.solve(a[:20, :20], b[:20]))
+print("ok")
+'''
+
+
+def test_numba_blas_loads_without_scipy_linalg_and_scipy_still_imports_after():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", BLAS_CHILD], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -6,7 +6,19 @@ Pipeline: :mod:`.lower` (Derivation -> kernel IR) -> emitters :mod:`.numba_cpu` 
 :mod:`.code` (rendering) ; :mod:`.cache` stores the result on disk.
 """
 
-from .module import DTYPES, EMITTERS, generate_source
-from .printer import CodegenError
+DTYPES = ("float64", "float32")
 
 __all__ = ["CodegenError", "DTYPES", "EMITTERS", "generate_source"]
+
+
+def __getattr__(name):
+    """Lazy: the generator imports SymPy, which loading a cached module (``.cache``) never needs."""
+    if name in ("EMITTERS", "generate_source"):
+        from . import module
+
+        return getattr(module, name)
+    if name == "CodegenError":
+        from .printer import CodegenError
+
+        return CodegenError
+    raise AttributeError(f"module 'symbp.codegen' has no attribute {name!r}")

@@ -32,7 +32,7 @@ from .numba_parallel import ParallelEmitter
 from .printer import HELPERS, LIGHT_HELPERS, NumbaPrinter, helpers_used, light_helper
 
 EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter, "cuda": CudaEmitter}
-DTYPES = ("float64", "float32")
+from . import DTYPES  # noqa: F401 - re-exported (defined without SymPy in the package)
 
 
 def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
