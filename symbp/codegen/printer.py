@@ -16,8 +16,10 @@ Before printing, :func:`rewrite` applies named rule sets in the style of
 - :data:`light_opt`: ``tanh(u)`` -> ``tanh_light(u) = -expm1(-2|u|) / (2 + expm1(-2|u|))`` with
   the sign of ``u`` (Numba has no vectorised tanh here: this form is about twice as fast);
 - :data:`vector_opt` (cpu targets, loops of at least :data:`VECTOR_MIN_TRIPS` iterations):
-  ``sigmoid`` and ``tanh_light`` inline, then ``exp(u)`` -> ``exp_light(u)`` and ``expm1(u)`` ->
-  ``expm1_light(u)``: Cody-Waite reduction ``u = k ln2 + r``, a degree-13 (float32: 7) Taylor
+  ``sigmoid`` and ``tanh_light`` inline (tanh's ``expm1(-2|u|)`` through ``expm1_neg_light``,
+  which knows its argument is <= 0 and clamps it where tanh saturates: one ``2**k``, no
+  overflow branch, -3% of config iii's step), then ``exp(u)`` -> ``exp_light(u)`` and
+  ``expm1(u)`` -> ``expm1_light(u)``: Cody-Waite reduction ``u = k ln2 + r``, a degree-13 (float32: 7) Taylor
   polynomial in ``r`` and ``2**k`` built from exponent bits (``_pow2``), all plain arithmetic, so
   LLVM vectorises the loops that call them (Numba has no SVML here: ``math.exp`` is a scalar
   libm call). Accurate to ~1 ulp (float64) over the whole range, overflow, underflow to
@@ -80,6 +82,12 @@ class expm1_light(sp.Function):  # noqa: N801
     nargs = 1
 
 
+class expm1_neg_light(sp.Function):  # noqa: N801
+    """exp(u) - 1 for u <= 0 only, clamped where tanh saturates (inside the inline tanh)."""
+
+    nargs = 1
+
+
 class pow2(sp.Function):  # noqa: N801
     """2**k for a float k holding a small integer: printed as the ``_pow2`` intrinsic."""
 
@@ -126,9 +134,9 @@ def _inline_sigmoid(e):
 
 
 def _inline_tanh(e):
-    # tanh(u) = -sign(u) t/(2 + t), t = expm1(-2|u|)
+    # tanh(u) = -sign(u) t/(2 + t), t = expm1(-2|u|): an argument <= 0, so the helper for it
     u = e.args[0]
-    t = expm1_light(-2 * sp.Abs(u))
+    t = expm1_neg_light(-2 * sp.Abs(u))
     return sp.Piecewise((-t / (2 + t), u >= 0), (t / (2 + t), True))
 
 
@@ -209,7 +217,8 @@ HELPERS = {
                          sp.Piecewise((-_e / (2 + _e), _u >= 0), (_e / (2 + _e), True))),
 }
 HELPER_CLASSES = {"sigmoid": sigmoid, "softplus": softplus, "tanh_light": tanh_light,
-                  "exp_light": exp_light, "expm1_light": expm1_light}
+                  "exp_light": exp_light, "expm1_light": expm1_light,
+                  "expm1_neg_light": expm1_neg_light}
 
 # exp_light / expm1_light, per dtype: (clamp low, clamp high, ln2 high part, ln2 low part, degree)
 # ln2 = LN2_HI + LN2_LO with LN2_HI's low mantissa bits zero, so k * LN2_HI is exact (Cody-Waite).
@@ -217,11 +226,15 @@ _LIGHT_CONSTANTS = {
     "float64": (-745.2, 709.8, 0.6931471803691238, 1.9082149292705877e-10, 13),
     "float32": (-104.0, 88.8, 0.693145751953125, 1.428606765330187e-06, 7),
 }
+#: expm1_neg_light's clamp, per dtype: below it tanh(u) = -t / (2 + t) rounds to exactly 1 (it
+#: does from t = -38.2 in float64, 2**-55 = exp(t); from t = -18.1 in float32).
+_TANH_CLAMP = {"float64": -40.0, "float32": -20.0}
 _k, _r, _p, _s, _k1 = sp.symbols("k r p s k1", real=True)
 
 
 def light_helper(name: str, dtype: str) -> Helper:
-    """The ``exp_light`` or ``expm1_light`` helper for ``dtype`` (see the module docstring).
+    """The ``exp_light``, ``expm1_light`` or ``expm1_neg_light`` helper for ``dtype`` (see the
+    module docstring).
 
     ``x`` is clamped (``exp`` overflows above the high and is 0 below the low bound; nan passes
     through the comparisons), ``k = floor(x/ln2 + 1/2)``, ``r = x - k ln2`` in two parts, the
@@ -231,6 +244,8 @@ def light_helper(name: str, dtype: str) -> Helper:
     lo, hi, ln2_hi, ln2_lo, degree = _LIGHT_CONSTANTS[dtype]
     xc = sp.Symbol("xc", real=True)
     clamp = sp.Piecewise((sp.Float(hi), _u > hi), (sp.Float(lo), _u < lo), (_u, True))
+    if name == "expm1_neg_light":  # x <= 0 and saturated below the clamp: one bound, k >= -58
+        clamp = sp.Piecewise((sp.Float(_TANH_CLAMP[dtype]), _u < _TANH_CLAMP[dtype]), (_u, True))
     steps = [(xc, clamp),
              (_k, ffloor(xc * sp.Float(1 / math.log(2), 17) + sp.S.Half)),
              (_r, xc - _k * sp.Float(ln2_hi, 17)),     # exact: k * LN2_HI has spare bits
@@ -241,6 +256,12 @@ def light_helper(name: str, dtype: str) -> Helper:
         steps.append((_p, sp.Add(sp.Mul(_p, _r, evaluate=False), sp.Rational(1, math.factorial(n)),
                                  evaluate=False)))
     steps.append((_p, sp.Mul(_p, _r, evaluate=False)))
+    if name == "expm1_neg_light":
+        # 2**k is a normal number (k in [-58, 0]): one _pow2, no split, no overflow branch
+        sm1 = sp.Symbol("sm1", real=True)  # its own local: s*p + (s - 1), exact for k = 0
+        return Helper(name, "exp(x) - 1 for x <= 0 (tanh's argument), clamped where tanh "
+                            "saturates; plain arithmetic, ~2 ulp.",
+                      tuple(steps) + ((_s, pow2(_k)), (sm1, _s - 1)), _s * _p + sm1)
     s1, s2, y = sp.symbols("s1 s2 y", real=True)
     steps += [(_k1, ffloor(_k * sp.S.Half)), (s1, pow2(_k1)), (s2, pow2(_k - _k1)),
               (y, (_p + 1) * s1)]                # exp(x) = ((1 + q) 2**k1) 2**(k - k1)
@@ -257,7 +278,7 @@ def light_helper(name: str, dtype: str) -> Helper:
     raise KeyError(name)
 
 
-LIGHT_HELPERS = ("exp_light", "expm1_light")
+LIGHT_HELPERS = ("exp_light", "expm1_light", "expm1_neg_light")
 #: Inner loops shorter than this keep libm's exp (measured: 2-5-1 forward 5.9 us with libm,
 #: 10.8 us with exp_light; 64-128-10 forward 163 -> 154 us with exp_light).
 VECTOR_MIN_TRIPS = 16
