@@ -40,7 +40,6 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-
 class _Package(types.ModuleType):
     """``symbp.derive`` is the function, as it was when it was imported eagerly: importing the
     submodule of the same name (lazily, on first use) binds the module here, and this puts the

@@ -473,6 +473,7 @@ def compile_spec(spec, target: str = "cpu", dtype: str = "float64", optimizer: s
         except tomllib.TOMLDecodeError:
             raw = None
         name = raw.get("name", default) if isinstance(raw, dict) else default
+
         def loader():
             from .spec import load_spec
 

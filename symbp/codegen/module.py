@@ -24,6 +24,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from . import DTYPES  # defined in the package, which imports no SymPy
 from .code import Blank, Comment, For, FunctionDef, If, Line, Module, render
 from .lower import BLAS_MIN_WEIGHTS, Buffer, Program, Ref, lower
 from .numba_cpu import CpuEmitter
@@ -32,7 +33,6 @@ from .numba_parallel import ParallelEmitter
 from .printer import HELPERS, LIGHT_HELPERS, NumbaPrinter, helpers_used, light_helper
 
 EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter, "cuda": CudaEmitter}
-from . import DTYPES  # noqa: F401 - re-exported (defined without SymPy in the package)
 
 
 def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
