@@ -93,7 +93,8 @@ def main(argv=None) -> None:
                           f"{r['derive_calls']:7d} {r['numba_misses']:13d} "
                           f"{'yes' if r['sympy'] else 'no':>6}")
                 if warm:
-                    print(f"{target:9} {dtype:8} warm median of {len(warm)}: {statistics.median(warm):.2f} s")
+                    median = statistics.median(warm)
+                    print(f"{target:9} {dtype:8} warm median of {len(warm)}: {median:.2f} s")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ Before printing, :func:`rewrite` applies named rule sets in the style of
   which knows its argument is <= 0 and clamps it where tanh saturates: one ``2**k``, no
   overflow branch, -4 to -5% of config iii's step), then ``exp(u)`` -> ``exp_light(u)`` and
   ``expm1(u)`` -> ``expm1_light(u)``: Cody-Waite reduction ``u = k ln2 + r``, a degree-13
-  (float32: 7) Taylor polynomial in ``r`` and ``2**k`` built from exponent bits (``_pow2``), all plain arithmetic, so
-  LLVM vectorises the loops that call them (Numba has no SVML here: ``math.exp`` is a scalar
-  libm call). Accurate to ~1 ulp (float64) over the whole range, overflow, underflow to
+  (float32: 7) Taylor polynomial in ``r`` and ``2**k`` built from exponent bits (``_pow2``),
+  all plain arithmetic, so LLVM vectorises the loops that call them (Numba has no SVML here:
+  ``math.exp`` is a scalar libm call). Accurate to ~1 ulp (float64) over the whole range, overflow, underflow to
   subnormals, inf and nan included; see :func:`light_helper`. Scalar, their long Horner chain
   is slower than libm's table-driven ``exp``: short loops (config (i)'s 5 units) keep libm.
 
