@@ -38,6 +38,7 @@ BLAS_THREADED_MIN_WORK = 1 << 23
 _BLAS_LIBS: list = []
 _BLAS_LOCK = threading.Lock()
 _BLAS_HELD: list = [0, []]  # [depth, thread counts to restore]
+_BLAS_IMPORT_LOCK = threading.Lock()
 
 
 def load_numba_blas() -> None:
@@ -54,22 +55,25 @@ def load_numba_blas() -> None:
     name = "scipy.linalg.cython_blas"
     if name in sys.modules:
         return
-    try:
-        import importlib.machinery
+    with _BLAS_IMPORT_LOCK:  # two threads must not both load it (the import system's own lock
+        if name in sys.modules:  # is per module name, and this bypasses it)
+            return
+        try:
+            import importlib.machinery
 
-        import scipy
+            import scipy
 
-        spec = importlib.machinery.PathFinder.find_spec(
-            name, [os.path.join(os.path.dirname(scipy.__file__), "linalg")])
-        if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
-            raise ImportError(name)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        module.__pyx_capi__["dgemm"]  # what Numba reads: fail here, not inside a kernel
-    except Exception:
-        sys.modules.pop(name, None)
-        import scipy.linalg.cython_blas  # noqa: F401
+            spec = importlib.machinery.PathFinder.find_spec(
+                name, [os.path.join(os.path.dirname(scipy.__file__), "linalg")])
+            if spec is None or not isinstance(spec.loader,
+                                              importlib.machinery.ExtensionFileLoader):
+                raise ImportError(name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module.__pyx_capi__["dgemm"]  # what Numba reads: fail here, not inside a kernel
+            sys.modules[name] = module
+        except Exception:
+            import scipy.linalg.cython_blas  # noqa: F401
 
 
 @contextlib.contextmanager
