@@ -514,3 +514,18 @@ def test_seed002_worked_example_exact():
     assert not np.allclose(np.asarray(out["delta3"], dtype=float), [[-0.1, -0.01]], atol=1e-3)
     assert not np.allclose(np.asarray(out["delta2"], dtype=float), [[-0.036, -0.014]], atol=1e-3)
     assert abs(float(out["W3_new"][0, 0]) - 1.0) > 0.05   # the seed's 0.9 - 0.1*(-0.1) = "1.0"
+
+
+def test_lazy_package_exports_keep_derive_the_function():
+    # `import symbp` loads SymPy only on first use; importing the submodule symbp.derive (which
+    # the lazy export does) must not rebind the package's `derive` to the module
+    import importlib
+
+    import symbp
+
+    importlib.import_module("symbp.derive")
+    assert callable(symbp.derive) and symbp.derive.__module__ == "symbp.derive"
+    from symbp import Spec, derive, load_spec
+
+    assert derive is symbp.derive and isinstance(load_spec("seed000_sigmoid_mse"), Spec)
+    assert {"derive", "load_spec", "MLPClassifier"} <= set(dir(symbp))
