@@ -4,13 +4,14 @@ For judging a code-generator change on a noisy machine: write the module before 
 (``symbp codegen SPEC -o old.py`` on each commit), then
 
     python benchmarks/ab_kernels.py old.py new.py [--config ii] [--dtype float32]
-                                    [--rounds 30] [--blas-threads 1]
+                                    [--rounds 30] [--blas-threads 1] [--blocks N]
 
 Both modules are loaded in this process and timed in alternating blocks (``train_epochs``, full
 batch, many epochs per call), so drift of the machine hits both alike. The table gives each
 module's median and best time per step and the median of the paired ratios (new block / the old
 block right before it), which is the figure to quote. The modules must be of the same spec
-(their ``SIZES`` are checked) and a cpu or parallel target.
+(their ``SIZES`` are checked) and a cpu or parallel target; a parallel module runs on
+``--blocks`` row blocks (default: Numba's thread count), so cpu against parallel is a valid pair.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=0, help="steps per block (default: ~50 ms)")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads during the timing (default 1, as the runtime's hold)")
+    ap.add_argument("--blocks", type=int, default=0,
+                    help="row blocks of a parallel module (default: Numba's thread count)")
     args = ap.parse_args(argv)
 
     import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba calls, before limiting it
@@ -67,14 +70,19 @@ def main(argv=None) -> None:
     X, Y = make_data(cfg, dt)
     params = init_params(cfg, dt)
     rows = len(X)
-    work = [np.empty(m.workspace_size(rows, True), dt) for m in mods]
+    if args.blocks <= 0:
+        import numba
+
+        args.blocks = numba.get_num_threads()
+    extra = [(args.blocks,) if m.TARGET == "parallel" else () for m in mods]
+    work = [np.empty(m.workspace_size(rows, True, *e), dt) for m, e in zip(mods, extra)]
 
     def run(i: int, n: int) -> None:
         m = mods[i]
         state = [np.zeros_like(params[p]) for _ in m.STATE for p in m.PARAMS]
         hyper = [dt.type(v if k != "eta" else cfg.lr * 1e-3) for k, v in m.HYPER]
         out = m.train_epochs(*[params[p] for p in m.PARAMS], *state, X, Y, *hyper, 0, rows, n, 0,
-                             0, np.empty(n), work[i])
+                             0, np.empty(n), work[i], *extra[i])
         if out[1] >= 0:
             raise SystemExit(f"module {i}: non-finite values at step {out[2]}")
 

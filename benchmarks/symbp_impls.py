@@ -54,10 +54,15 @@ class SymbpImpl:
         X, Y = self.model._xy(X, Y)
         return p, X, Y
 
+    def _blocks(self, rows: int) -> tuple:
+        """The parallel kernels' last argument (the row blocks the runtime would pass)."""
+        nb = self.model.blocks(rows)
+        return (nb,) if nb else ()
+
     def step(self, params, X, Y, lr):
         with self.model.blas_threads(len(X)):
             self.kernels.step(*[params[k] for k in self.names], X, Y, self.dtype.type(lr),
-                              self.model.workspace(len(X)))
+                              self.model.workspace(len(X)), *self._blocks(len(X)))
         return params
 
     def run_steps(self, params, X, Y, lr, n):
@@ -65,7 +70,8 @@ class SymbpImpl:
         with self.model.blas_threads(len(X)):
             out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
                                             self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0,
-                                            losses, self.model.workspace(len(X), train=True))
+                                            losses, self.model.workspace(len(X), train=True),
+                                            *self._blocks(len(X)))
         if out[1] >= 0:
             raise FloatingPointError(f"non-finite values at epoch {out[1]}")
         return params

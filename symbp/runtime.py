@@ -35,6 +35,14 @@ HE_INIT = ("relu", "leaky_relu", "elu", "gelu", "silu")
 #: spinning after the user's NumPy work stalls it. Measured: config ii's step with a NumPy
 #: prediction between epochs took 1.84 ms with threaded BLAS, 0.34 ms with one thread.
 BLAS_THREADED_MIN_WORK = 1 << 23
+#: The parallel target splits a call's rows into one block per thread (Numba's thread count),
+#: but only as many blocks as have at least this many multiply-adds each (rows x the network's
+#: weights): a smaller block finishes before the threads are woken. See
+#: ``benchmarks/parallel_blocks.py`` for the measurement behind the figure.
+PARALLEL_MIN_WORK = 1 << 16
+#: ... and no more blocks than keep their gradient copies (one per block after the first)
+#: under this many bytes.
+PARALLEL_MAX_GRAD_BYTES = 1 << 28
 _BLAS_LIBS: list = []
 _BLAS_LOCK = threading.Lock()
 _BLAS_HELD: list = [0, []]  # [depth, thread counts to restore]
@@ -162,7 +170,7 @@ class CompiledModel:
         self._sealed: set[str] = set()
         self._state_for: tuple[int, dict] | None = None
         self._ws = np.empty(0, dtype=self.dtype)  # step and train_epochs work array, grown
-        self._ws_rows = (-1, False)                # (rows, train) it was last sized for
+        self._ws_rows = (-1, False, 0)             # (rows, train, blocks) it was sized for
         # per-call plumbing, computed once (CompiledModel.step on a tiny net is mostly this)
         self._shapes = {f"{k}{l}": ((self.sizes[l - 1], self.sizes[l]) if k == "W" else
                                     (self.sizes[l],))
@@ -171,6 +179,8 @@ class CompiledModel:
         self._hyper_default = [self.dtype.type(v) for v in self.hyper.values()]
         self._eta_at = list(self.hyper).index("eta") if "eta" in self.hyper else None
         self._host_ws = hasattr(module, "workspace_size")  # cpu, parallel; cuda keeps buffers
+        self._macs = sum(a * b for a, b in zip(self.sizes, self.sizes[1:]))  # per row, forward
+        self._grad_bytes = (self._macs + sum(self.sizes[1:])) * self.dtype.itemsize
         min_w = getattr(module, "BLAS_MIN_WEIGHTS", 1024)
         self._blas_weights = max((a * b for a, b in zip(self.sizes, self.sizes[1:])
                                   if a * b >= min_w), default=0)  # largest layer on BLAS
@@ -297,12 +307,27 @@ class CompiledModel:
         """The flat work array the generated ``step`` (or, with ``train``, ``train_epochs``)
         kernel takes for ``n_rows`` rows (the batch size): kept by the model and grown on
         demand, so repeated calls allocate nothing."""
-        if (n_rows, train) != self._ws_rows:  # (workspace_size is plain Python: a few us)
-            need = self.module.workspace_size(n_rows, train)
+        nb = self.blocks(n_rows)
+        if (n_rows, train, nb) != self._ws_rows:  # (workspace_size is plain Python: a few us)
+            need = self.module.workspace_size(n_rows, train, *((nb,) if nb > 0 else ()))
             if self._ws.size < need:
                 self._ws = np.empty(need, dtype=self.dtype)
-            self._ws_rows = (n_rows, train)
+            self._ws_rows = (n_rows, train, nb)
         return self._ws
+
+    def blocks(self, n_rows: int) -> int:
+        """The parallel target: the number of row blocks (threads) a call on ``n_rows`` rows
+        runs on: Numba's thread count (``numba.set_num_threads``), fewer where a block would
+        have under ``PARALLEL_MIN_WORK`` multiply-adds or the blocks' gradient copies would
+        pass ``PARALLEL_MAX_GRAD_BYTES``. 0 for the other targets (their kernels take no
+        block count)."""
+        if self.target != "parallel":
+            return 0
+        import numba
+
+        by_work = n_rows * self._macs // PARALLEL_MIN_WORK
+        by_memory = 1 + PARALLEL_MAX_GRAD_BYTES // self._grad_bytes
+        return max(1, min(numba.get_num_threads(), n_rows, by_work, by_memory))
 
     def to_device(self, params: dict, state: dict | None = None):
         """cuda only: a :class:`~symbp.runtime_cuda.DeviceSession` keeping ``params`` and
@@ -326,6 +351,8 @@ class CompiledModel:
 
     def _run(self, name: str, *args, rows: int):
         fn = getattr(self.module, name)
+        if self.target == "parallel":
+            args = (*args, self.blocks(rows))
         if self._hold_blas(rows):
             with blas_single_threaded():
                 out = fn(*args)

@@ -127,10 +127,19 @@ def test_source_is_stable_and_readable(seed000):
     assert "tanh_light" not in src  # unused helpers are not emitted
 
 
-def test_parallel_source_uses_prange(seed000):
-    src = generate_source(seed000, "parallel")
-    assert "prange(n_rows)" in src and "parallel=True" in src
-    assert "from numba import njit, prange" in src
+def test_parallel_source_runs_the_cpu_passes_on_row_blocks(seed000):
+    par, cpu = generate_source(seed000, "parallel"), generate_source(seed000, "cpu")
+
+    def fn(src, name):
+        return src[src.index(f"def {name}("):].split("\n\n\n")[0]
+
+    for name in ("_forward", "_backward", "_update"):  # the serial passes, unchanged
+        assert fn(par, name) == fn(cpu, name)
+    assert "prange" not in fn(par, "_backward")
+    assert "for b in prange(nb)" in fn(par, "step") and "if nb == 1:" in fn(par, "step")
+    assert "def step(W1, b1, W2, b2, x, y, eta, ws, nb):" in par
+    assert "def workspace_size(n_rows, train=False, nb=1):" in par
+    assert "parallel=True" in par and "from numba import njit, prange" in par
 
 
 def test_float32_source_casts_literals(seed000):

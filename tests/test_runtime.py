@@ -259,12 +259,10 @@ def test_init_params_and_input_checks():
         m.loss({"W1": p["W1"], "b1": p["b1"]}, X, Y)
 
 
-# --- the parallel target's blocked BLAS products, step's work array, BLAS threads -----------------
+# --- the parallel target's row blocks, step's work array, BLAS threads --------------------------
 
 def _blocked_net(target):
-    """130-70-3 (tanh, softmax CE, L2): BLAS for layer 1 (9100 weights), loops for layer 2;
-    with 150 rows the parallel target splits x @ W1 into 3 row blocks and dW1 into 3 blocks of
-    input units (blocks of at least 64)."""
+    """130-70-3 (tanh, softmax CE, L2): BLAS for layer 1 (9100 weights), loops for layer 2."""
     text = cu.spec_text((130, 70, 3), ("tanh", "identity"), "softmax_cross_entropy", l2=0.01,
                         name="blocked")
     d = cu.derive_text(text)
@@ -272,22 +270,73 @@ def _blocked_net(target):
 
 
 @pytest.mark.slow
-def test_parallel_blocked_blas_agrees_with_cpu_and_reference():
+@pytest.mark.parametrize("nb", [1, 2, 3, 7])
+def test_parallel_row_blocks_agree_with_cpu_and_reference(nb, monkeypatch):
+    """Any block count gives the cpu target's results to rounding: the L2 term once (not once
+    a block), blocks of unequal size (150 / 7 rows), minibatches smaller than nb (the last
+    of 150 rows in batches of 40 has 30), a work array reused and grown across calls."""
     d, cpu = _blocked_net("cpu")
     _, par = _blocked_net("parallel")
-    assert "for b in prange(nb)" in par.source and "np.ascontiguousarray(x[:, lo:hi].T)" in par.source
+    monkeypatch.setattr(par, "blocks", lambda rows: nb)
     X, Y = cu.data(d.spec, n=150)
     p = cu.params(d.spec)
     L_ref, g_ref, _ = ref.loss_and_grad(p, X, Y, *cu.reference_args(d.spec))
-    for m in (cpu, par):
-        L, g = m.loss_and_grad(p, X, Y)
-        assert abs(L - L_ref) <= 1e-12 * abs(L_ref)
-        assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-10
+    L, g = par.loss_and_grad(p, X, Y)
+    assert abs(L - L_ref) <= 1e-12 * abs(L_ref)
+    assert ref.max_rel_error(g, g_ref, floor=1e-12) < 1e-10
+    assert par.loss(p, X, Y) == pytest.approx(L_ref, rel=1e-12)
+    np.testing.assert_allclose(par.forward(p, X), cpu.forward(p, X), rtol=1e-12, atol=1e-15)
     q1, q2 = cpu.init_params(2), par.init_params(2)
-    for rows in (150, 7, 150):  # the work array is reused, and grown, across calls
+    for rows in (150, 7, 150):
         assert cpu.step(q1, X[:rows], Y[:rows], 0.05) == pytest.approx(
             par.step(q2, X[:rows], Y[:rows], 0.05), rel=1e-12)
     assert ref.max_rel_error(q1, q2, floor=1e-12) < 1e-10
+    r1 = cpu.train_epochs(q1, None, X, Y, 0.05, batch_size=40, n_epochs=2, seed=3)
+    r2 = par.train_epochs(q2, None, X, Y, 0.05, batch_size=40, n_epochs=2, seed=3)
+    np.testing.assert_allclose(r1.losses, r2.losses, rtol=1e-12)
+    assert r1.t == r2.t == 3 + 2 * 4  # the three steps before, then 4 batches an epoch
+    assert ref.max_rel_error(q1, q2, floor=1e-12) < 1e-10
+
+
+@pytest.mark.slow
+def test_parallel_train_epochs_stops_at_a_nonfinite_row_in_a_later_block(monkeypatch):
+    """The bad row is in the second of two row blocks: the loss sum and the reduced gradients
+    carry it, training stops before the update, and the diagnosis reads the block's rows."""
+    d, m = model("seed000_sigmoid_mse", "parallel")
+    monkeypatch.setattr(m, "blocks", lambda rows: 2)
+    X, Y = cu.data(d.spec, n=20)
+    X[17, 0] = np.nan
+    p = m.init_params(0)
+    before = {k: v.copy() for k, v in p.items()}
+    r = m.train_epochs(p, None, X, Y, 0.1, batch_size=20, n_epochs=3, seed=0)
+    assert (r.nonfinite.epoch, r.nonfinite.step, r.nonfinite.quantity) == (0, 0, "a1")
+    for k in p:
+        np.testing.assert_array_equal(p[k], before[k])
+
+
+def test_parallel_block_count_follows_threads_work_and_memory(monkeypatch):
+    """One block a thread, but none under PARALLEL_MIN_WORK multiply-adds, no more than rows,
+    and within the gradient-copy budget; cpu kernels take no block count."""
+    import numba
+
+    import symbp.runtime as rt
+
+    d, m = model("digits_softmax", "parallel")
+    _, cpu = model("digits_softmax")
+    macs = m._macs
+    assert macs == sum(a * b for a, b in zip(d.spec.model.sizes, d.spec.model.sizes[1:]))
+    assert cpu.blocks(10_000) == 0
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 8)
+    rows_per_block = -(-rt.PARALLEL_MIN_WORK // macs)
+    assert m.blocks(rows_per_block - 1) == 1           # too little work to split
+    assert m.blocks(3 * rows_per_block) == 3           # one block per PARALLEL_MIN_WORK
+    assert m.blocks(10**6) == 8                        # at most one a thread
+    monkeypatch.setattr(rt, "PARALLEL_MAX_GRAD_BYTES", 2 * m._grad_bytes)
+    assert m.blocks(10**6) == 3                        # block 0 + two gradient copies
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    assert m.blocks(10**6) == 1
+    assert m.module.workspace_size(64, True, 3) - m.module.workspace_size(64, True, 1) >= \
+        2 * m._grad_bytes // m.dtype.itemsize
 
 
 def test_step_is_a_gradient_step_with_a_reused_work_array():

@@ -91,10 +91,11 @@ class For:
 
 @dataclass(frozen=True)
 class If:
-    """``if cond: body``."""
+    """``if cond: body`` (``else: orelse`` when given)."""
 
     cond: str
     body: list
+    orelse: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ def _render(node, depth: int, out: list[str]) -> None:
     elif isinstance(node, If):
         out.append(f"{pad}if {node.cond}:")
         _render(node.body or [Line("pass")], depth + 1, out)
+        if node.orelse:
+            out.append(f"{pad}else:")
+            _render(node.orelse, depth + 1, out)
     elif isinstance(node, FunctionDef):
         if node.decorator:
             out.append(pad + node.decorator)

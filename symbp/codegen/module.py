@@ -50,6 +50,10 @@ def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
 
         return render(build(prog, dtype, __version__))
     em = EMITTERS[target](dtype, tuple(h for h, _ in prog.hyper))
+    if target == "parallel":  # the cpu passes on blocks of rows: see parallel_module
+        from .parallel_module import ParallelBuilder
+
+        return render(ParallelBuilder(prog, em, dtype, __version__).build())
     return render(_ModuleBuilder(prog, em, dtype, __version__).build())
 
 
@@ -134,10 +138,10 @@ class _ModuleBuilder:
         return [Line(f"{name} = np.empty({self._shape(self.p.buffers[name], rows)}, "
                      f"dtype={self.np_dtype})") for name in names]
 
-    def _views(self, names, rows: str = "n_rows", extra=()) -> list:
+    def _views(self, names, rows: str = "n_rows", extra=(), end: bool = False) -> list:
         """The buffers ``names`` (then the ``extra`` (name, cols) arrays of ``rows`` rows) as
         views into the flat workspace ``ws`` (see ``_ws_size``), each starting on a 64-byte
-        boundary (a multiple of 8 elements)."""
+        boundary (a multiple of 8 elements); with ``end``, ``o`` is left past the last one."""
         out = [Line("o = 0")]
         entries = [self.p.buffers[name] for name in names] + \
             [Buffer(name, cols) for name, cols in extra]
@@ -146,7 +150,7 @@ class _ModuleBuilder:
             size = f"{rows} * {b.cols}" if b.batched else str(n)
             out.append(Line(f"{b.name} = ws[o:o + {size}].reshape({self._shape(b, rows)})"))
             out.append(Line(f"o += ({size} + 7) // 8 * 8" if b.batched else f"o += {_pad8(n)}"))
-        return out[:-1]
+        return out if end else out[:-1]
 
     def _ws_size(self, names) -> FunctionDef:
         """Plain Python: the workspace length ``step`` (or ``train_epochs``, whose gathered
@@ -263,14 +267,43 @@ class _ModuleBuilder:
                           "Output error, backward pass and gradients; returns the loss L.", True, "y")
         update = self._update_fn()
         finite = self._finite_fns()
-        fbufs = [b.name for b in p.forward_buffers]
-        bbufs = [b.name for b in p.backward_buffers]
-        grads = [b.name for b in p.grads]
+        kernels = self._kernels(loss_fn, back)
+        names = self._helper_closure(em.helpers)
+        helpers = [self._helper(name) for name in (*HELPERS, *LIGHT_HELPERS) if name in names]
+        imports = list(em.imports)
+        if names & set(LIGHT_HELPERS):
+            helpers[:0] = self._pow2()
+            at = next(i for i, line in enumerate(imports) if line.startswith("from numba import"))
+            imports[at:at + 1] = ["from llvmlite import ir", imports[at] + ", types",
+                                  "from numba.extending import intrinsic, overload"]
+        defs = [self.fwd, loss_fn, back, update, *finite, order_fn(CpuEmitter.decorator),
+                *kernels]
+        ws_names = [b.name for b in p.forward_buffers + p.backward_buffers + p.grads]
+        defs = [replace(f, decorator=self._decorator(f.body)) for f in defs] + \
+            [self._ws_size(ws_names), self._diagnose(ws_names)]
+        mod = Module(self._doc(), imports, self._constants(), helpers + defs)
+        if self.dtype == "float32":
+            mod.imports.append("")
+            mod.imports.append("f32 = np.float32")
+        return mod
+
+    def _signature(self):
+        """(params, state, hyper, t_arg, hyper_call): the argument names the kernels share."""
+        p = self.p
         params = list(p.params)
         state = [f"{s}_{name}" for s in p.update.state for name in params]
         hyper = [h for h, _ in p.hyper]
         t_arg = ["t"] if p.update.uses_t else []
         hyper_call = "".join(f", {h}" for h in hyper) + (", t" if t_arg else "")
+        return params, state, hyper, t_arg, hyper_call
+
+    def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
+        """The public kernels: forward, loss, loss_and_grad, step, train_epochs."""
+        p = self.p
+        fbufs = [b.name for b in p.forward_buffers]
+        bbufs = [b.name for b in p.backward_buffers]
+        grads = [b.name for b in p.grads]
+        params, state, hyper, t_arg, hyper_call = self._signature()
         scale = self._scale()
         c_line = [Line(f"c = {scale}")] if scale else []
         out_name = p.resolve(p.output)
@@ -293,25 +326,8 @@ class _ModuleBuilder:
             "ws: a flat work array of at least workspace_size(n_rows) elements of the dtype,\n"
             "kept by the caller, so that a step allocates nothing (fresh buffers of a few MB\n"
             "per call cost page faults as malloc returns them to the system).")
-        ws_size = self._ws_size(fbufs + bbufs + grads)
-        diagnose = self._diagnose(fbufs + bbufs + grads)
         train = self._train(params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call)
-        names = self._helper_closure(em.helpers)
-        helpers = [self._helper(name) for name in (*HELPERS, *LIGHT_HELPERS) if name in names]
-        imports = list(em.imports)
-        if names & set(LIGHT_HELPERS):
-            helpers[:0] = self._pow2()
-            at = next(i for i, line in enumerate(imports) if line.startswith("from numba import"))
-            imports[at:at + 1] = ["from llvmlite import ir", imports[at] + ", types",
-                                  "from numba.extending import intrinsic, overload"]
-        defs = [self.fwd, loss_fn, back, update, *finite, order_fn(CpuEmitter.decorator),
-                forward, loss, lag, step, train]
-        defs = [replace(f, decorator=self._decorator(f.body)) for f in defs] + [ws_size, diagnose]
-        mod = Module(self._doc(), imports, self._constants(), helpers + defs)
-        if self.dtype == "float32":
-            mod.imports.append("")
-            mod.imports.append("f32 = np.float32")
-        return mod
+        return [forward, loss, lag, step, train]
 
     def _train(self, params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call):
         p = self.p

@@ -4,8 +4,8 @@ Contract: :class:`CpuEmitter` turns each node of a :class:`~symbp.codegen.lower.
 code-AST statements (:mod:`symbp.codegen.code`). Scalar bodies are printed by
 :func:`~symbp.codegen.printer.print_assignments` (rewrites, CSE, hoisting); this module decides
 only the loop structure, the index mapping (row ``[n, j]``, vector ``[j]``, flat ``[i]``) and
-where BLAS is called. :class:`~symbp.codegen.numba_parallel.ParallelEmitter` overrides the
-decorator and the loop heads, and loops over output units for the weight gradient.
+where BLAS is called. The parallel target runs these same loops on blocks of batch rows
+(:mod:`symbp.codegen.parallel_module`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,6 @@ class CpuEmitter:
 
     def lit(self, value) -> str:
         return self._printer.doprint(sp.nsimplify(value) if isinstance(value, float) else value)
-
-    def outer(self, var: str, stop: str) -> str:
-        """Head of the outermost loop over independent work (rows, output units)."""
-        return f"range({stop})"
 
     def index(self, ref: Ref, row: str = "n", col: str = "j", flat: str = "i") -> str:
         if ref.kind == "row":
@@ -82,10 +78,10 @@ class CpuEmitter:
         epilogue, tail = self._split_narrow(g)
         trivial = len(epilogue) == 1 and epilogue[0][1] == ACC
         if g.blas:
-            out = [Comment(g.comment), *self._dot_rows(g.a, w, g.out)]
+            out = [Comment(g.comment), Line(f"np.dot({g.a}, {w}, {g.out})")]
             if not trivial:
                 hoisted, body = self.block(epilogue, g.reads, trips=g.cols)
-                out += hoisted + [For("n", self.outer("n", "n_rows"), [
+                out += hoisted + [For("n", "range(n_rows)", [
                     For("j", f"range({g.cols})", body)])]
             return out + tail
         if g.transpose_w:  # out[n, j] = sum_k a[n, k] W[j, k]: a dot product per element
@@ -102,7 +98,7 @@ class CpuEmitter:
                        Line(f"{g.a}_ni = {g.a}[n, i]"),
                        For("j", f"range({g.cols})", [Line(f"{g.out}[n, j] += {g.a}_ni * {g.w}[i, j]")])]),
                    *([] if trivial else [For("j", f"range({g.cols})", body)])]
-        return [Comment(g.comment), *hoisted, For("n", self.outer("n", "n_rows"), row), *tail]
+        return [Comment(g.comment), *hoisted, For("n", "range(n_rows)", row), *tail]
 
     def _fill_row(self, buf: str, cols: int) -> For:
         """buf[n, :] = 0 as an element loop (a slice assignment costs compile time and, for
@@ -131,16 +127,7 @@ class CpuEmitter:
         hoisted, body = self.block(assigns, {zf: Ref(f"{g.out}_f", "flat")})
         views = [Line(f"{b}_f = {b}.reshape(-1)") for b in sorted(flat)]
         return [(Ref(g.out), z_expr)], [*views, *hoisted, For(
-            "i", self.outer("i", f"{g.out}_f.size"), body)]
-
-    # BLAS products: one call here; the parallel emitter splits them into row blocks
-    def _dot_rows(self, a: str, w: str, out: str) -> list:
-        """out = a @ w (batch rows)."""
-        return [Line(f"np.dot({a}, {w}, {out})")]
-
-    def _dot_weightgrad(self, g: WeightGrad) -> list:
-        """dW = x.T @ delta."""
-        return [Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
+            "i", f"range({g.out}_f.size)", body)]
 
     def emit_softmax(self, s: Softmax) -> list:
         # yhat[n, :] = exp(z[n, :] - max) / sum(exp(z[n, :] - max))
@@ -155,17 +142,17 @@ class CpuEmitter:
                 For("k", f"range({s.cols})", [Line(f"total += {s.yhat}[n, k]")]),
                 For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] /= total")])]
         if narrow:  # rows too short to vectorise: the exps in one loop over the flat buffer
-            return [For("n", self.outer("n", "n_rows"), self._row_max(s.z, s.cols) + [
+            return [For("n", "range(n_rows)", self._row_max(s.z, s.cols) + [
                         For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] = {s.z}[n, k] - m")])],
                         comment=s.comment),
                     Line(f"{s.yhat}_f = {s.yhat}.reshape(-1)"),
-                    For("i", self.outer("i", f"{s.yhat}_f.size"),
+                    For("i", f"range({s.yhat}_f.size)",
                         [Line(e[-1]), Line(f"{s.yhat}_f[i] = e")]),
-                    For("n", self.outer("n", "n_rows"), norm)]
+                    For("n", "range(n_rows)", norm)]
         # exp in a loop of its own (no reduction in it: it vectorises), then the row sum
         row = self._row_max(s.z, s.cols) + [
             For("k", f"range({s.cols})", [Line(e[-1]), Line(f"{s.yhat}[n, k] = e")]), *norm]
-        return [For("n", self.outer("n", "n_rows"), row, comment=s.comment)]
+        return [For("n", "range(n_rows)", row, comment=s.comment)]
 
     def _row_max(self, z: str, cols: int) -> list:
         # a comparison, as Python's max(m, z) (NaN never replaces m): Numba's max overload
@@ -177,7 +164,7 @@ class CpuEmitter:
     def emit_pointwise(self, p: Pointwise) -> list:
         assigns = list(p.assigns) + [(sp.Symbol("row"), sp.Symbol("row") + p.loss)]
         hoisted, body = self.block(assigns, p.reads, col="k", trips=p.cols)
-        return [Comment(p.comment), *hoisted, Line("L = 0.0"), For("n", self.outer("n", "n_rows"), [
+        return [Comment(p.comment), *hoisted, Line("L = 0.0"), For("n", "range(n_rows)", [
             Line(f"row = {self.zero()}"), For("k", f"range({p.cols})", body), Line("L += row")])]
 
     def emit_softmaxloss(self, s: SoftmaxLoss) -> list:
@@ -196,7 +183,7 @@ class CpuEmitter:
                Line(f"lse = m - math.log({s.yhat}[n, kmax])"),
                Line(f"row = {self.zero()}"), For("k", f"range({s.cols})", body), Line("L += row")]
         return [Comment(s.comment), *hoisted, Line("L = 0.0"),
-                For("n", self.outer("n", "n_rows"), row)]
+                For("n", "range(n_rows)", row)]
 
     # -- parameter gradients -----------------------------------------------------------------------
     # Element loops, not array expressions (dW += c * W, dW[i, :] = c * W[i, :]): Numba
@@ -211,12 +198,12 @@ class CpuEmitter:
         """dW += decay * W after a BLAS product, when the loss has an L2 term."""
         if g.decay is None:
             return []
-        return [For("i", self.outer("i", str(g.inner)), [For("j", f"range({g.cols})", [
+        return [For("i", f"range({g.inner})", [For("j", f"range({g.cols})", [
             Line(f"{g.dW}[i, j] += {self.lit(g.decay)} * {g.w}[i, j]")])])]
 
     def emit_weightgrad(self, g: WeightGrad) -> list:
         if g.blas:
-            out = [Comment(g.comment), *self._dot_weightgrad(g)]
+            out = [Comment(g.comment), Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
             return out + self._add_decay(g) + self._bias_grad(g)
         return [Comment(g.comment),
                 For("i", f"range({g.inner})", [self._decay_init(g)]),
@@ -239,4 +226,4 @@ class CpuEmitter:
     # -- optimizer update ------------------------------------------------------------------------
     def emit_update(self, u: Update) -> list:
         hoisted, body = self.block(u.assigns, u.reads, invariant=u.invariant)
-        return [Comment(u.comment), *hoisted, For("i", self.outer("i", "p.size"), body)]
+        return [Comment(u.comment), *hoisted, For("i", "range(p.size)", body)]

@@ -1,0 +1,258 @@
+"""The ``parallel`` target's module: the cpu passes on blocks of batch rows, one block a thread.
+
+Contract: the module of :mod:`symbp.codegen.module` (same metadata, helpers, internal passes
+and plain-Python ``first_nonfinite``), except that
+
+- the internal passes ``_forward``, ``_loss`` and ``_backward`` are the cpu target's serial
+  loops on the rows they are given, without the L2 term;
+- every public kernel takes a last argument ``nb``, the number of row blocks (the runtime
+  passes its thread count, fewer for small work: ``CompiledModel.blocks``), and runs those
+  passes on ``nb`` blocks of rows in one ``prange``. Every op of a symbp network acts on each
+  row alone (dense layers, elementwise activations, row-wise softmax, per-row losses), so a
+  block's forward pass and output errors need nothing from the other blocks;
+- only the sums over rows are shared: block 0 writes its part of the loss and of the gradients
+  (``dW = x_b^T delta_b``, ``db``) where the cpu target writes the whole, blocks 1..nb-1 into
+  their rows of ``gall`` (nb - 1, GS); ``_reduce`` adds those in block order, then the L2 term
+  once;
+- ``workspace_size(n_rows, train, nb)``: the cpu layout, then ``gall``.
+
+With ``nb == 1`` no parallel region is entered (one costs ~2 us). Results are deterministic
+for a given ``nb``; against the cpu target they differ in the rounding of the sums over rows.
+
+Why blocks of rows and not each product split over threads (the first version of this target):
+one parallel region per step instead of one per product and loop, and each thread runs BLAS on
+its own rows with one BLAS thread (``symbp.runtime.blas_single_threaded``): two thread pools
+spinning on the same cores (Numba's and OpenBLAS's) made a step 50-130 times slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .code import Comment, For, FunctionDef, If, Line
+from .lower import WeightGrad
+from .module import _ModuleBuilder, _pad8
+
+#: Gradients and parameters of at least this many elements are reduced and updated in blocks of
+#: BLOCK elements inside ``prange``; smaller ones in one serial loop.
+PAR_MIN_ELEMENTS = 1 << 16
+BLOCK = 1 << 14
+
+
+class ParallelBuilder(_ModuleBuilder):
+    """See the module docstring."""
+
+    def __init__(self, prog, em, dtype, version):
+        super().__init__(prog, em, dtype, version)
+        self.full = prog  # with the L2 term, added once after the sum over blocks
+        back = [replace(n, decay=None) if isinstance(n, WeightGrad) else n for n in prog.backward]
+        self.p = replace(prog, penalty=None, backward=back)
+        self.decay = {n.dW: (n.decay, n.w) for n in prog.backward
+                      if isinstance(n, WeightGrad) and n.decay is not None}
+        self.layout, self.gsize = [], 0  # (grad buffer, offset, size) in a row of gall
+        for b in self.p.grads:
+            n = b.cols if b.vector else b.rows * b.cols
+            self.layout.append((b, self.gsize, n))
+            self.gsize += _pad8(n)
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def _penalty(self) -> list:
+        if self.full.penalty is None:
+            return []
+        coef, weights = self.full.penalty
+        terms = " + ".join(f"np.dot({w}.reshape(-1), {w}.reshape(-1))" for w in weights)
+        return [Line(f"L += {self.em.lit(coef)} * ({terms})")]
+
+    def _block_args(self, fn: FunctionDef, rows: str, x: str, y: str, grads: dict) -> str:
+        batched = {b.name for b in self.p.forward_buffers + self.p.backward_buffers}
+        out = []
+        for a in fn.args:
+            if a in ("x", "y"):
+                out.append((x if a == "x" else y) + rows)
+            elif a in batched:
+                out.append(a + rows)
+            else:
+                out.append(grads.get(a, a))
+        return ", ".join(out)
+
+    def _blocked(self, calls, rows: str, gather=None, x: str = "x", y: str = "y") -> list:
+        """``calls`` ([(fn, assign)], the last one returning the loss) on all ``rows`` when
+        ``nb == 1``, else on ``nb`` blocks of rows in a ``prange``; ``L`` is the loss sum
+        after either. Gradients go to block 0's buffers or to ``gall``; ``gather`` (statements
+        (lo, hi) -> statements) fills rows lo:hi first."""
+        grads = {b.name for b in self.p.grads}
+        whole = gather("0", rows) if gather else []
+        block = [Line(f"lo = b * {rows} // nb"), Line(f"hi = (b + 1) * {rows} // nb"),
+                 *(gather("lo", "hi") if gather else [])]
+        views = {}
+        if any(g in fn.args for fn, _ in calls for g in grads):
+            for b, off, n in self.layout:
+                shape = f"({b.cols},)" if b.vector else f"({b.rows}, {b.cols})"
+                block.append(Line(f"{b.name}_b = {b.name} if b == 0 else "
+                                  f"gall[b - 1][{off}:{off + n}].reshape({shape})"))
+                views[b.name] = f"{b.name}_b"
+        sl = f"[:{rows}]" if rows != "n_rows" else ""
+        for fn, assign in calls:
+            whole.append(Line(f"{assign}{fn.name}({self._block_args(fn, sl, x, y, {})})"))
+            target = "Ls[b] = " if assign else ""
+            block.append(Line(f"{target}{fn.name}({self._block_args(fn, '[lo:hi]', x, y, views)})"))
+        if calls[-1][1]:
+            par = [For("b", "prange(nb)", block), Line("L = Ls[0]"),
+                   For("k", "range(1, nb)", [Line("L += Ls[k]")])]
+        else:
+            par = [For("b", "prange(nb)", block)]
+        return [If("nb == 1", whole, par)]
+
+    def _reduce_call(self) -> list:
+        grads = [b.name for b in self.p.grads]
+        call = Line(f"_reduce(gall, nb, {', '.join(grads + self._decay_weights())})")
+        return [call] if self.decay else [If("nb > 1", [call])]
+
+    def _decay_weights(self) -> list[str]:
+        return [w for _, w in self.decay.values()]
+
+    def _reduce_fn(self) -> FunctionDef:
+        body = []
+        for b, off, n in self.layout:
+            flat = f"{b.name}_f"
+            add = [For("k", "range(nb - 1)", [For("i", "range(lo, hi)", [
+                Line(f"{flat}[i] += gall[k, {off} + i]")])])]
+            if b.name in self.decay:
+                coef, w = self.decay[b.name]
+                add.append(For("i", "range(lo, hi)", [
+                    Line(f"{flat}[i] += {self.em.lit(coef)} * {w}_f[i]")]))
+            views = [Line(f"{flat} = {b.name}.reshape(-1)")]
+            if b.name in self.decay:
+                views.append(Line(f"{self.decay[b.name][1]}_f = {self.decay[b.name][1]}.reshape(-1)"))
+            if n >= PAR_MIN_ELEMENTS:
+                loop = [For("blk", f"prange({-(-n // BLOCK)})", [
+                    Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"), *add])]
+            else:
+                loop = [Line("lo = 0"), Line(f"hi = {n}"), *add]
+            body += views + loop
+        args = ("gall", "nb", *(b.name for b in self.p.grads), *self._decay_weights())
+        return FunctionDef("_reduce", args, body, self.dec,
+                           "The gradients: block 0's (in place) plus the other blocks' rows of\n"
+                           "gall, added in block order, plus the L2 term.")
+
+    def _updates(self, hyper_call: str) -> list:
+        """The optimizer update per parameter; big ones in blocks inside ``prange``."""
+        out = []
+        sizes = {b.name[1:]: n for b, _, n in self.layout}
+        for name in self.p.params:
+            n = sizes[name]
+            if n < PAR_MIN_ELEMENTS:
+                state = "".join(f", {s}_{name}.reshape(-1)" for s in self.p.update.state)
+                out.append(Line(f"_update({name}.reshape(-1), d{name}.reshape(-1){state}"
+                                f"{hyper_call})"))
+                continue
+            state = "".join(f", {s}_{name}.reshape(-1)[lo:hi]" for s in self.p.update.state)
+            out.append(For("blk", f"prange({-(-n // BLOCK)})", [
+                Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"),
+                Line(f"_update({name}.reshape(-1)[lo:hi], d{name}.reshape(-1)[lo:hi]{state}"
+                     f"{hyper_call})")]))
+        return out
+
+    def _ws_size(self, names) -> FunctionDef:
+        f = super()._ws_size(names)
+        body = list(f.body)
+        last = body[-1].text
+        body[-1] = Line(f"{last} + (nb - 1) * {self.gsize}")
+        return replace(f, args=(*f.args, "nb=1"), body=body,
+                       doc=f.doc + "\n``nb`` row blocks: the other blocks' gradients follow.")
+
+    # -- public kernels ------------------------------------------------------------------------------
+    def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
+        p = self.p
+        fbufs = [b.name for b in p.forward_buffers]
+        bbufs = [b.name for b in p.backward_buffers]
+        grads = [b.name for b in p.grads]
+        params, state, hyper, t_arg, hyper_call = self._signature()
+        scale = self._scale()
+        c_line = [Line(f"c = {scale}")] if scale else []
+        out_name = p.resolve(p.output)
+        ls = Line("Ls = np.empty(nb, dtype=np.float64)")
+        gall = f"np.empty((nb - 1, {self.gsize}), dtype={self.np_dtype})"
+        nb_doc = "\n\nnb: the number of row blocks, run in parallel (1: serial)."
+
+        forward = FunctionDef("forward", (*params, "x", "nb"), [
+            Line("n_rows = x.shape[0]"), *self._alloc(fbufs),
+            *self._blocked([(self.fwd, "")], "n_rows"), Line(f"return {out_name}")], self.dec,
+            "The network's prediction yhat for inputs x (n_rows, d0)." + nb_doc)
+        loss = FunctionDef("loss", (*params, "x", "y", "nb"), [
+            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, ls,
+            *self._blocked([(self.fwd, ""), (loss_fn, "L = ")], "n_rows"), *self._penalty(),
+            Line("return L")], self.dec, "The loss L on (x, y)." + nb_doc)
+        lag = FunctionDef("loss_and_grad", (*params, "x", "y", "nb"), [
+            Line("n_rows = x.shape[0]"), *self._alloc(fbufs + bbufs + grads),
+            Line(f"gall = {gall}"), *c_line, ls,
+            *self._blocked([(self.fwd, ""), (back, "L = ")], "n_rows"),
+            *self._reduce_call(), *self._penalty(), Line(f"return L, {', '.join(grads)}")],
+            self.dec, "The loss and its gradient with respect to every parameter, at (x, y)."
+            + nb_doc)
+        step = FunctionDef("step", (*params, *state, "x", "y", *hyper, *t_arg, "ws", "nb"), [
+            Line("n_rows = x.shape[0]"), *self._views(fbufs + bbufs + grads, end=True),
+            Line(f"gall = ws[o:o + (nb - 1) * {self.gsize}].reshape((nb - 1, {self.gsize}))"),
+            *c_line, ls, *self._blocked([(self.fwd, ""), (back, "L = ")], "n_rows"),
+            *self._reduce_call(), *self._penalty(), *self._updates(hyper_call),
+            Line("return L")], self.dec,
+            "One optimizer step on (x, y), in place; returns the loss before the step.\n\n"
+            "ws: a flat work array of at least workspace_size(n_rows, nb=nb) elements of the\n"
+            "dtype, kept by the caller (a step allocates nothing)." + nb_doc)
+        train = self._train_blocks(params, state, hyper, t_arg, fbufs, bbufs, grads, back,
+                                   hyper_call)
+        return [self._reduce_fn(), forward, loss, lag, step, train]
+
+    def _train_blocks(self, params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call):
+        p = self.p
+        def gather(lo: str, hi: str) -> list:
+            # element loops: a slice assignment costs ~2 s of Numba compile
+            return [If("shuffle", [For("r", f"range({lo}, {hi})" if lo != "0" else f"range({hi})", [
+                Line("src = order[start + r]"),
+                For("k", f"range({p.sizes[0]})", [Line("xb[r, k] = x[src, k]")]),
+                For("k", f"range({p.sizes[-1]})", [Line("yb[r, k] = y[src, k]")])])])]
+
+        scale = self._scale("m")
+        finite = [Line("finite = math.isfinite(L)")] + \
+            [Line(f"finite = finite and _all_finite({g}.reshape(-1))") for g in grads]
+        blocked = self._blocked([(self.fwd, ""), (back, "L = ")], "m", gather, "xb", "yb")
+        step_body = [
+            Line("start = s * batch"), Line("m = min(batch, n_total - start)"),
+            Line("nb = min(n_blocks, m)"),
+            *([Line(f"c = {scale}")] if scale else []),
+            *blocked, *self._reduce_call(), *self._penalty(), *finite,
+            If("not finite", [Line("return t, epoch, s, float(L)")]),
+            Line("t += 1"), *self._updates(hyper_call), Line("total += L")]
+        epoch_body = [
+            Line("epoch = start_epoch + e"),
+            If("shuffle", [Line("order = _order(seed, epoch, n_total)")]),
+            Line("total = 0.0"),
+            For("s", "range(steps)", step_body),
+            Line("losses[e] = total / steps")]
+        body = [
+            Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
+            Line("steps = (n_total + batch - 1) // batch"),
+            Comment(("one full batch: the mean gradient does not depend on the row order, "
+                     "so the rows are", "read in place (no shuffle, no copy)")),
+            Line("shuffle = batch < n_total"),
+            Line("order = np.arange(n_total)"),
+            *self._views(fbufs + bbufs + grads, "batch",
+                         (("xs", p.sizes[0]), ("ys", p.sizes[-1])), end=True),
+            Line(f"gall = ws[o:o + (n_blocks - 1) * {self.gsize}].reshape("
+                 f"(n_blocks - 1, {self.gsize}))"),
+            Line("Ls = np.empty(n_blocks, dtype=np.float64)"),
+            Line("xb = xs if shuffle else x"),
+            Line("yb = ys if shuffle else y"),
+            For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
+                "from (seed, epoch), so resuming at any epoch is exact"),
+            Line("return t, -1, -1, 0.0")]
+        return FunctionDef(
+            "train_epochs", (*params, *state, "x", "y", *hyper, "t", "batch_size", "n_epochs",
+                             "seed", "start_epoch", "losses", "ws", "n_blocks"), body, self.dec,
+            "Minibatch training, in place, for n_epochs epochs from start_epoch.\n\n"
+            "Writes each epoch's mean minibatch loss to losses[e]. t counts optimizer steps;\n"
+            "ws: a flat work array of workspace_size(min(batch_size, n), True, n_blocks)\n"
+            "elements; each step runs on min(n_blocks, its rows) row blocks in parallel.\n"
+            "Stops before the first update whose loss or gradients are not finite and\n"
+            "returns (t, epoch, step, loss), the step's buffers left in ws for\n"
+            "first_nonfinite; returns (t, -1, -1, 0.0) when every step was finite.")
