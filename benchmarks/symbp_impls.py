@@ -44,6 +44,16 @@ class SymbpImpl:
         self.info = (f"generated Numba kernels ({target}); step = the step kernel, "
                      f"[loop] = train_epochs full batch, n epochs in one call")
 
+    def fit_context(self):
+        """The setting a whole training fit runs in (digits.py): for the parallel target, BLAS
+        held to one thread throughout, as docs/runtime.md recommends when NumPy work (here the
+        evaluation between epochs) runs between the kernels."""
+        from contextlib import nullcontext
+
+        from symbp.runtime import blas_single_threaded
+
+        return blas_single_threaded() if self.model.target == "parallel" else nullcontext()
+
     def loss_and_grad(self, params, X, Y):
         return self.model.loss_and_grad(params, X, Y)
 

@@ -136,7 +136,9 @@ def test_parallel_source_runs_the_cpu_passes_on_row_blocks(seed000):
     for name in ("_forward", "_backward", "_update"):  # the serial passes, unchanged
         assert fn(par, name) == fn(cpu, name)
     assert "prange" not in fn(par, "_backward")
-    assert "for b in prange(nb)" in fn(par, "step") and "if nb == 1:" in fn(par, "step")
+    blocks = fn(par, "_run_blocks")
+    assert "for b in prange(nb)" in blocks and "if nb == 1:" in blocks
+    assert "prange" not in fn(par, "step") and "_run_blocks(" in fn(par, "step")
     assert "def step(W1, b1, W2, b2, x, y, eta, ws, nb):" in par
     assert "def workspace_size(n_rows, train=False, nb=1):" in par
     assert "parallel=True" in par and "from numba import njit, prange" in par

@@ -161,7 +161,52 @@ class ParallelBuilder(_ModuleBuilder):
         return replace(f, args=(*f.args, "nb=1"), body=body,
                        doc=f.doc + "\n``nb`` row blocks: the other blocks' gradients follow.")
 
-    # -- public kernels ------------------------------------------------------------------------------
+    # -- the two parallel functions, and the public kernels (serial) that call them -------------
+    def _gather(self, lo: str, hi: str) -> list:
+        """Rows lo:hi of the minibatch, copied from x and y in the epoch's order (element loops:
+        a slice assignment costs ~2 s of Numba compile)."""
+        p = self.p
+        rows = f"range({lo}, {hi})" if lo != "0" else f"range({hi})"
+        return [If("shuffle", [For("r", rows, [
+            Line("src = order[r]"),
+            For("k", f"range({p.sizes[0]})", [Line("xb[r, k] = x[src, k]")]),
+            For("k", f"range({p.sizes[-1]})", [Line("yb[r, k] = y[src, k]")])])])]
+
+    def _run_forward(self) -> FunctionDef:
+        fbufs = [b.name for b in self.p.forward_buffers]
+        return FunctionDef("_run_forward", (*self.p.params, "x", *fbufs, "nb"),
+                           [Line("n_rows = x.shape[0]"), *self._blocked([(self.fwd, "")], "n_rows")],
+                           self.dec, "_forward on nb blocks of the rows of x, in parallel.")
+
+    def _run_blocks(self, back: FunctionDef) -> FunctionDef:
+        p = self.p
+        bufs = [b.name for b in p.forward_buffers + p.backward_buffers + p.grads]
+        c = ["c"] if self._scale() else []
+        body = [Line("shuffle = order.size > 0"),
+                Line("xb = xs if shuffle else x"), Line("yb = ys if shuffle else y"),
+                *self._blocked([(self.fwd, ""), (back, "L = ")], "m", self._gather, "xb", "yb"),
+                Line("return L")]
+        return FunctionDef(
+            "_run_blocks", (*p.params, "x", "y", "xs", "ys", "order", "m",
+                            *bufs, "gall", "Ls", *c, "nb"), body, self.dec,
+            "Forward and backward passes on rows 0:m of x, y (or, when order is not empty, on\n"
+            "rows order[:m] gathered into xs, ys) in nb blocks, in parallel; returns the loss.\n"
+            "Block 0's gradients go to dW..., the other blocks' to their rows of gall.")
+
+    def _blocks_call(self, x: str, y: str, xs: str, ys: str, order: str, m: str) -> Line:
+        p = self.p
+        bufs = [b.name for b in p.forward_buffers + p.backward_buffers + p.grads]
+        c = ["c"] if self._scale() else []
+        return Line(f"L = _run_blocks({', '.join([*p.params, x, y, xs, ys, order, m, *bufs, 'gall', 'Ls', *c, 'nb'])})")
+
+    def _update_all(self, state, hyper, t_arg, hyper_call) -> FunctionDef:
+        p = self.p
+        grads = [b.name for b in p.grads]
+        return FunctionDef("_update_all", (*p.params, *grads, *state, *hyper, *t_arg),
+                           self._updates(hyper_call), self.dec,
+                           "The optimizer update of every parameter; big ones in blocks, in "
+                           "parallel.")
+
     def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
         p = self.p
         fbufs = [b.name for b in p.forward_buffers]
@@ -173,56 +218,53 @@ class ParallelBuilder(_ModuleBuilder):
         out_name = p.resolve(p.output)
         ls = Line("Ls = np.empty(nb, dtype=np.float64)")
         gall = f"np.empty((nb - 1, {self.gsize}), dtype={self.np_dtype})"
+        no_order = Line("order = np.empty(0, dtype=np.int64)  # the rows in place, no gather")
         nb_doc = "\n\nnb: the number of row blocks, run in parallel (1: serial)."
+        run_fw = Line(f"_run_forward({', '.join([*params, 'x', *fbufs, 'nb'])})")
+        update_call = Line(f"_update_all({', '.join([*params, *grads, *state, *hyper, *t_arg])})")
 
         forward = FunctionDef("forward", (*params, "x", "nb"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs),
-            *self._blocked([(self.fwd, "")], "n_rows"), Line(f"return {out_name}")], self.dec,
+            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), run_fw,
+            Line(f"return {out_name}")], self.dec,
             "The network's prediction yhat for inputs x (n_rows, d0)." + nb_doc)
         loss = FunctionDef("loss", (*params, "x", "y", "nb"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, ls,
-            *self._blocked([(self.fwd, ""), (loss_fn, "L = ")], "n_rows"), *self._penalty(),
-            Line("return L")], self.dec, "The loss L on (x, y)." + nb_doc)
+            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, run_fw,
+            self._call(loss_fn, assign="L = "), *self._penalty(), Line("return L")], self.dec,
+            "The loss L on (x, y); the forward pass in nb row blocks." + nb_doc)
         lag = FunctionDef("loss_and_grad", (*params, "x", "y", "nb"), [
             Line("n_rows = x.shape[0]"), *self._alloc(fbufs + bbufs + grads),
-            Line(f"gall = {gall}"), *c_line, ls,
-            *self._blocked([(self.fwd, ""), (back, "L = ")], "n_rows"),
+            Line(f"gall = {gall}"), *c_line, ls, no_order,
+            self._blocks_call("x", "y", "x", "y", "order", "n_rows"),
             *self._reduce_call(), *self._penalty(), Line(f"return L, {', '.join(grads)}")],
             self.dec, "The loss and its gradient with respect to every parameter, at (x, y)."
             + nb_doc)
         step = FunctionDef("step", (*params, *state, "x", "y", *hyper, *t_arg, "ws", "nb"), [
             Line("n_rows = x.shape[0]"), *self._views(fbufs + bbufs + grads, end=True),
             Line(f"gall = ws[o:o + (nb - 1) * {self.gsize}].reshape((nb - 1, {self.gsize}))"),
-            *c_line, ls, *self._blocked([(self.fwd, ""), (back, "L = ")], "n_rows"),
-            *self._reduce_call(), *self._penalty(), *self._updates(hyper_call),
-            Line("return L")], self.dec,
+            *c_line, ls, no_order,
+            self._blocks_call("x", "y", "x", "y", "order", "n_rows"),
+            *self._reduce_call(), *self._penalty(), update_call, Line("return L")], self.dec,
             "One optimizer step on (x, y), in place; returns the loss before the step.\n\n"
             "ws: a flat work array of at least workspace_size(n_rows, nb=nb) elements of the\n"
-            "dtype, kept by the caller (a step allocates nothing)." + nb_doc)
-        train = self._train_blocks(params, state, hyper, t_arg, fbufs, bbufs, grads, back,
-                                   hyper_call)
-        return [self._reduce_fn(), forward, loss, lag, step, train]
+            "dtype, kept by the caller." + nb_doc)
+        train = self._train_blocks(params, state, hyper, t_arg, fbufs, bbufs, grads, update_call)
+        return [self._reduce_fn(), self._run_forward(), self._run_blocks(back),
+                self._update_all(state, hyper, t_arg, hyper_call), forward, loss, lag, step, train]
 
-    def _train_blocks(self, params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call):
+    def _train_blocks(self, params, state, hyper, t_arg, fbufs, bbufs, grads, update_call):
         p = self.p
-        def gather(lo: str, hi: str) -> list:
-            # element loops: a slice assignment costs ~2 s of Numba compile
-            return [If("shuffle", [For("r", f"range({lo}, {hi})" if lo != "0" else f"range({hi})", [
-                Line("src = order[start + r]"),
-                For("k", f"range({p.sizes[0]})", [Line("xb[r, k] = x[src, k]")]),
-                For("k", f"range({p.sizes[-1]})", [Line("yb[r, k] = y[src, k]")])])])]
-
         scale = self._scale("m")
         finite = [Line("finite = math.isfinite(L)")] + \
             [Line(f"finite = finite and _all_finite({g}.reshape(-1))") for g in grads]
-        blocked = self._blocked([(self.fwd, ""), (back, "L = ")], "m", gather, "xb", "yb")
         step_body = [
             Line("start = s * batch"), Line("m = min(batch, n_total - start)"),
             Line("nb = min(n_blocks, m)"),
             *([Line(f"c = {scale}")] if scale else []),
-            *blocked, *self._reduce_call(), *self._penalty(), *finite,
+            Line("rows = order[start:start + m] if shuffle else order[:0]"),
+            self._blocks_call("x", "y", "xs", "ys", "rows", "m"),
+            *self._reduce_call(), *self._penalty(), *finite,
             If("not finite", [Line("return t, epoch, s, float(L)")]),
-            Line("t += 1"), *self._updates(hyper_call), Line("total += L")]
+            Line("t += 1"), update_call, Line("total += L")]
         epoch_body = [
             Line("epoch = start_epoch + e"),
             If("shuffle", [Line("order = _order(seed, epoch, n_total)")]),
@@ -241,8 +283,6 @@ class ParallelBuilder(_ModuleBuilder):
             Line(f"gall = ws[o:o + (n_blocks - 1) * {self.gsize}].reshape("
                  f"(n_blocks - 1, {self.gsize}))"),
             Line("Ls = np.empty(n_blocks, dtype=np.float64)"),
-            Line("xb = xs if shuffle else x"),
-            Line("yb = ys if shuffle else y"),
             For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
                 "from (seed, epoch), so resuming at any epoch is exact"),
             Line("return t, -1, -1, 0.0")]
