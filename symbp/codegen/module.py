@@ -297,12 +297,16 @@ class _ModuleBuilder:
         hyper_call = "".join(f", {h}" for h in hyper) + (", t" if t_arg else "")
         return params, state, hyper, t_arg, hyper_call
 
+    def _buffer_names(self) -> tuple[list[str], list[str], list[str]]:
+        """(forward buffers, backward buffers, gradients): the work array's layout, in order."""
+        p = self.p
+        return ([b.name for b in p.forward_buffers], [b.name for b in p.backward_buffers],
+                [b.name for b in p.grads])
+
     def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
         """The public kernels: forward, loss, loss_and_grad, step, train_epochs."""
         p = self.p
-        fbufs = [b.name for b in p.forward_buffers]
-        bbufs = [b.name for b in p.backward_buffers]
-        grads = [b.name for b in p.grads]
+        fbufs, bbufs, grads = self._buffer_names()
         params, state, hyper, t_arg, hyper_call = self._signature()
         scale = self._scale()
         c_line = [Line(f"c = {scale}")] if scale else []
@@ -338,16 +342,29 @@ class _ModuleBuilder:
                                   For("k", f"range({p.sizes[0]})", [Line("xb[r, k] = x[src, k]")]),
                                   For("k", f"range({p.sizes[-1]})", [Line("yb[r, k] = y[src, k]")])])])]
         scale = self._scale("m")
+        core = [*gather, *([Line(f"c = {scale}")] if scale else []),
+                self._call_rows("_forward", self.fwd.args, rows),
+                self._call(back, rows, x="xb", y="yb")]
+        head = [*self._views(fbufs + bbufs + grads, "batch",
+                             (("xs", p.sizes[0]), ("ys", p.sizes[-1]))),
+                Line("xb = xs if shuffle else x"), Line("yb = ys if shuffle else y")]
+        return self._train_fn(params, state, hyper, t_arg, grads, head, core,
+                              self._updates(hyper_call), (),
+                              "ws: a flat work array of workspace_size(min(batch_size, n), "
+                              "train=True) elements.")
+
+    def _train_fn(self, params, state, hyper, t_arg, grads, head, core, updates, extra_args,
+                  ws_doc) -> FunctionDef:
+        """``train_epochs``: the epoch and minibatch loops around a target's step ``core``
+        (which leaves the loss in ``L`` and the gradients in their buffers); ``head`` sets up
+        the work-array views."""
         finite = [Line("finite = math.isfinite(L)")] + \
             [Line(f"finite = finite and _all_finite({g}.reshape(-1))") for g in grads]
         step_body = [
-            Line("start = s * batch"), Line("m = min(batch, n_total - start)"), *gather,
-            *([Line(f"c = {scale}")] if scale else []),
-            self._call_rows("_forward", self.fwd.args, rows),
-            self._call(back, rows, x="xb", y="yb"),
+            Line("start = s * batch"), Line("m = min(batch, n_total - start)"), *core,
             *finite,
             If("not finite", [Line("return t, epoch, s, float(L)")]),
-            Line("t += 1"), *self._updates(hyper_call), Line("total += L")]
+            Line("t += 1"), *updates, Line("total += L")]
         epoch_body = [
             Line("epoch = start_epoch + e"),
             If("shuffle", [Line("order = _order(seed, epoch, n_total)")]),
@@ -361,19 +378,16 @@ class _ModuleBuilder:
                      "so the rows are", "read in place (no shuffle, no copy)")),
             Line("shuffle = batch < n_total"),
             Line("order = np.arange(n_total)"),
-            *self._views(fbufs + bbufs + grads, "batch",
-                         (("xs", p.sizes[0]), ("ys", p.sizes[-1]))),
-            Line("xb = xs if shuffle else x"),
-            Line("yb = ys if shuffle else y"),
+            *head,
             For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
                 "from (seed, epoch), so resuming at any epoch is exact"),
             Line("return t, -1, -1, 0.0")]
         return FunctionDef(
             "train_epochs", (*params, *state, "x", "y", *hyper, "t", "batch_size", "n_epochs",
-                             "seed", "start_epoch", "losses", "ws"), body, self.dec,
+                             "seed", "start_epoch", "losses", "ws", *extra_args), body, self.dec,
             "Minibatch training, in place, for n_epochs epochs from start_epoch.\n\n"
             "Writes each epoch's mean minibatch loss to losses[e]. t counts optimizer steps;\n"
-            "ws: a flat work array of workspace_size(min(batch_size, n), train=True) elements.\n"
+            f"{ws_doc}\n"
             "Stops before the first update whose loss or gradients are not finite and\n"
             "returns (t, epoch, step, loss), the step's buffers left in ws for\n"
             "first_nonfinite; returns (t, -1, -1, 0.0) when every step was finite.")

@@ -173,7 +173,7 @@ class ParallelBuilder(_ModuleBuilder):
             For("k", f"range({p.sizes[-1]})", [Line("yb[r, k] = y[src, k]")])])])]
 
     def _run_forward(self) -> FunctionDef:
-        fbufs = [b.name for b in self.p.forward_buffers]
+        fbufs = self._buffer_names()[0]
         return FunctionDef("_run_forward", (*self.p.params, "x", *fbufs, "nb"),
                            [Line("n_rows = x.shape[0]"), *self._blocked([(self.fwd, "")], "n_rows")],
                            self.dec, "_forward on nb blocks of the rows of x, in parallel.")
@@ -209,9 +209,7 @@ class ParallelBuilder(_ModuleBuilder):
 
     def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
         p = self.p
-        fbufs = [b.name for b in p.forward_buffers]
-        bbufs = [b.name for b in p.backward_buffers]
-        grads = [b.name for b in p.grads]
+        fbufs, bbufs, grads = self._buffer_names()
         params, state, hyper, t_arg, hyper_call = self._signature()
         scale = self._scale()
         c_line = [Line(f"c = {scale}")] if scale else []
@@ -254,45 +252,17 @@ class ParallelBuilder(_ModuleBuilder):
     def _train_blocks(self, params, state, hyper, t_arg, fbufs, bbufs, grads, update_call):
         p = self.p
         scale = self._scale("m")
-        finite = [Line("finite = math.isfinite(L)")] + \
-            [Line(f"finite = finite and _all_finite({g}.reshape(-1))") for g in grads]
-        step_body = [
-            Line("start = s * batch"), Line("m = min(batch, n_total - start)"),
-            Line("nb = min(n_blocks, m)"),
-            *([Line(f"c = {scale}")] if scale else []),
-            Line("rows = order[start:start + m] if shuffle else order[:0]"),
-            self._blocks_call("x", "y", "xs", "ys", "rows", "m"),
-            *self._reduce_call(), *self._penalty(), *finite,
-            If("not finite", [Line("return t, epoch, s, float(L)")]),
-            Line("t += 1"), update_call, Line("total += L")]
-        epoch_body = [
-            Line("epoch = start_epoch + e"),
-            If("shuffle", [Line("order = _order(seed, epoch, n_total)")]),
-            Line("total = 0.0"),
-            For("s", "range(steps)", step_body),
-            Line("losses[e] = total / steps")]
-        body = [
-            Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
-            Line("steps = (n_total + batch - 1) // batch"),
-            Comment(("one full batch: the mean gradient does not depend on the row order, "
-                     "so the rows are", "read in place (no shuffle, no copy)")),
-            Line("shuffle = batch < n_total"),
-            Line("order = np.arange(n_total)"),
-            *self._views(fbufs + bbufs + grads, "batch",
-                         (("xs", p.sizes[0]), ("ys", p.sizes[-1])), end=True),
-            Line(f"gall = ws[o:o + (n_blocks - 1) * {self.gsize}].reshape("
-                 f"(n_blocks - 1, {self.gsize}))"),
-            Line("Ls = np.empty(n_blocks, dtype=np.float64)"),
-            For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
-                "from (seed, epoch), so resuming at any epoch is exact"),
-            Line("return t, -1, -1, 0.0")]
-        return FunctionDef(
-            "train_epochs", (*params, *state, "x", "y", *hyper, "t", "batch_size", "n_epochs",
-                             "seed", "start_epoch", "losses", "ws", "n_blocks"), body, self.dec,
-            "Minibatch training, in place, for n_epochs epochs from start_epoch.\n\n"
-            "Writes each epoch's mean minibatch loss to losses[e]. t counts optimizer steps;\n"
-            "ws: a flat work array of workspace_size(min(batch_size, n), True, n_blocks)\n"
-            "elements; each step runs on min(n_blocks, its rows) row blocks in parallel.\n"
-            "Stops before the first update whose loss or gradients are not finite and\n"
-            "returns (t, epoch, step, loss), the step's buffers left in ws for\n"
-            "first_nonfinite; returns (t, -1, -1, 0.0) when every step was finite.")
+        core = [Line("nb = min(n_blocks, m)"), *([Line(f"c = {scale}")] if scale else []),
+                Line("rows = order[start:start + m] if shuffle else order[:0]"),
+                self._blocks_call("x", "y", "xs", "ys", "rows", "m"),
+                *self._reduce_call(), *self._penalty()]
+        head = [*self._views(fbufs + bbufs + grads, "batch",
+                             (("xs", p.sizes[0]), ("ys", p.sizes[-1])), end=True),
+                Line(f"gall = ws[o:o + (n_blocks - 1) * {self.gsize}].reshape("
+                     f"(n_blocks - 1, {self.gsize}))"),
+                Line("Ls = np.empty(n_blocks, dtype=np.float64)")]
+        return self._train_fn(params, state, hyper, t_arg, grads, head, core, [update_call],
+                              ("n_blocks",),
+                              "ws: a flat work array of workspace_size(min(batch_size, n), True, "
+                              "n_blocks)\nelements; each step runs on min(n_blocks, its rows) "
+                              "row blocks in parallel.")
