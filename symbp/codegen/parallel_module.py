@@ -123,7 +123,8 @@ class ParallelBuilder(_ModuleBuilder):
                     Line(f"{flat}[i] += {self.em.lit(coef)} * {w}_f[i]")]))
             views = [Line(f"{flat} = {b.name}.reshape(-1)")]
             if b.name in self.decay:
-                views.append(Line(f"{self.decay[b.name][1]}_f = {self.decay[b.name][1]}.reshape(-1)"))
+                w = self.decay[b.name][1]
+                views.append(Line(f"{w}_f = {w}.reshape(-1)"))
             if n >= PAR_MIN_ELEMENTS:
                 loop = [For("blk", f"prange({-(-n // BLOCK)})", [
                     Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"), *add])]
@@ -175,7 +176,8 @@ class ParallelBuilder(_ModuleBuilder):
     def _run_forward(self) -> FunctionDef:
         fbufs = self._buffer_names()[0]
         return FunctionDef("_run_forward", (*self.p.params, "x", *fbufs, "nb"),
-                           [Line("n_rows = x.shape[0]"), *self._blocked([(self.fwd, "")], "n_rows")],
+                           [Line("n_rows = x.shape[0]"),
+                            *self._blocked([(self.fwd, "")], "n_rows")],
                            self.dec, "_forward on nb blocks of the rows of x, in parallel.")
 
     def _run_blocks(self, back: FunctionDef) -> FunctionDef:
@@ -197,7 +199,8 @@ class ParallelBuilder(_ModuleBuilder):
         p = self.p
         bufs = [b.name for b in p.forward_buffers + p.backward_buffers + p.grads]
         c = ["c"] if self._scale() else []
-        return Line(f"L = _run_blocks({', '.join([*p.params, x, y, xs, ys, order, m, *bufs, 'gall', 'Ls', *c, 'nb'])})")
+        args = [*p.params, x, y, xs, ys, order, m, *bufs, "gall", "Ls", *c, "nb"]
+        return Line(f"L = _run_blocks({', '.join(args)})")
 
     def _update_all(self, state, hyper, t_arg, hyper_call) -> FunctionDef:
         p = self.p
