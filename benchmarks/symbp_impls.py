@@ -12,6 +12,8 @@ Contract:
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from .configs import Config
@@ -33,8 +35,9 @@ class SymbpImpl:
     """One compiled model (target, dtype) behind the benchmark protocol."""
 
     def __init__(self, cfg: Config, dtype, target: str) -> None:
-        from symbp.runtime import compile_spec
+        from symbp.runtime import blas_single_threaded, compile_spec
 
+        self._single_blas = blas_single_threaded
         self.cfg = cfg
         self.dtype = np.dtype(dtype)
         self.model = compile_spec(spec_text(cfg), target, self.dtype.name)
@@ -48,11 +51,7 @@ class SymbpImpl:
         """The setting a whole training fit runs in (digits.py): for the parallel target, BLAS
         held to one thread throughout, as docs/runtime.md recommends when NumPy work (here the
         evaluation between epochs) runs between the kernels."""
-        from contextlib import nullcontext
-
-        from symbp.runtime import blas_single_threaded
-
-        return blas_single_threaded() if self.model.target == "parallel" else nullcontext()
+        return self._single_blas() if self.model.target == "parallel" else nullcontext()
 
     def loss_and_grad(self, params, X, Y):
         return self.model.loss_and_grad(params, X, Y)
@@ -64,24 +63,28 @@ class SymbpImpl:
         X, Y = self.model._xy(X, Y)
         return p, X, Y
 
-    def _blocks(self, rows: int) -> tuple:
-        """The parallel kernels' last argument (the row blocks the runtime would pass)."""
+    def _call(self, rows: int):
+        """(the BLAS context, the parallel kernels' last argument) for a call on ``rows`` rows,
+        as the runtime picks them (``CompiledModel.blocks`` asks Numba for its thread count
+        once: about 1 us, a fifth of config i's step)."""
         nb = self.model.blocks(rows)
-        return (nb,) if nb else ()
+        hold = self.model._hold_blas(rows, nb)
+        return (self._single_blas() if hold else nullcontext()), ((nb,) if nb else ())
 
     def step(self, params, X, Y, lr):
-        with self.model.blas_threads(len(X)):
+        blas, nb = self._call(len(X))
+        with blas:
             self.kernels.step(*[params[k] for k in self.names], X, Y, self.dtype.type(lr),
-                              self.model.workspace(len(X)), *self._blocks(len(X)))
+                              self.model.workspace(len(X)), *nb)
         return params
 
     def run_steps(self, params, X, Y, lr, n):
         losses = np.empty(n, dtype=np.float64)
-        with self.model.blas_threads(len(X)):
+        blas, nb = self._call(len(X))
+        with blas:
             out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
                                             self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0,
-                                            losses, self.model.workspace(len(X), train=True),
-                                            *self._blocks(len(X)))
+                                            losses, self.model.workspace(len(X), train=True), *nb)
         if out[1] >= 0:
             raise FloatingPointError(f"non-finite values at epoch {out[1]}")
         return params

@@ -46,6 +46,22 @@ PARALLEL_MAX_GRAD_BYTES = 1 << 28
 _BLAS_LIBS: list = []
 _BLAS_LOCK = threading.Lock()
 _BLAS_HELD: list = [0, []]  # [depth, thread counts to restore]
+_THREADS_FN: list = []
+
+
+def numba_threads() -> int:
+    """``numba.get_num_threads()`` (the calling thread's count, as ``numba.set_num_threads``
+    left it), read through the threading layer's own C getter once the layer is up. The
+    public function takes two locks on every call (~1 us, a fifth of config i's step); the
+    parallel runtime asks on every kernel call."""
+    if not _THREADS_FN:
+        import numba
+        from numba.np.ufunc import parallel
+
+        numba.get_num_threads()  # starts the threading layer, which sets the getter
+        fast = getattr(parallel, "_get_num_threads", None)
+        _THREADS_FN.append(fast if callable(fast) else numba.get_num_threads)
+    return _THREADS_FN[0]()
 _BLAS_IMPORT_LOCK = threading.Lock()
 
 
@@ -323,11 +339,9 @@ class CompiledModel:
         block count)."""
         if self.target != "parallel":
             return 0
-        import numba
-
         by_work = n_rows * self._macs // PARALLEL_MIN_WORK
         by_memory = 1 + PARALLEL_MAX_GRAD_BYTES // self._grad_bytes
-        return max(1, min(numba.get_num_threads(), n_rows, by_work, by_memory))
+        return max(1, min(numba_threads(), n_rows, by_work, by_memory))
 
     def to_device(self, params: dict, state: dict | None = None):
         """cuda only: a :class:`~symbp.runtime_cuda.DeviceSession` keeping ``params`` and
@@ -340,20 +354,25 @@ class CompiledModel:
 
     # -- plumbing ----------------------------------------------------------------------------------
     def blas_threads(self, n_rows: int):
-        """The context a kernel call on ``n_rows`` rows runs in: BLAS held to one thread for the
-        parallel target, and for cpu calls whose largest product is small (see
-        ``BLAS_THREADED_MIN_WORK``); otherwise BLAS keeps its own thread count."""
-        return blas_single_threaded() if self._hold_blas(n_rows) else contextlib.nullcontext()
+        """The context a kernel call on ``n_rows`` rows runs in: BLAS held to one thread where
+        the parallel target splits the rows into blocks (each block's products then run on
+        its own Numba thread), and for calls whose largest product is small (see
+        ``BLAS_THREADED_MIN_WORK``); otherwise BLAS keeps its own thread count. A network
+        without BLAS products is never held (the hold costs two library calls)."""
+        nb = self.blocks(n_rows)
+        return blas_single_threaded() if self._hold_blas(n_rows, nb) else contextlib.nullcontext()
 
-    def _hold_blas(self, n_rows: int) -> bool:
-        return self.target == "parallel" or (
-            self.target == "cpu" and 0 < self._blas_weights * n_rows < BLAS_THREADED_MIN_WORK)
+    def _hold_blas(self, n_rows: int, nb: int) -> bool:
+        if self.target not in ("cpu", "parallel") or self._blas_weights == 0:
+            return False
+        return nb > 1 or self._blas_weights * n_rows < BLAS_THREADED_MIN_WORK
 
     def _run(self, name: str, *args, rows: int):
         fn = getattr(self.module, name)
+        nb = self.blocks(rows)
         if self.target == "parallel":
-            args = (*args, self.blocks(rows))
-        if self._hold_blas(rows):
+            args = (*args, nb)
+        if self._hold_blas(rows, nb):
             with blas_single_threaded():
                 out = fn(*args)
         else:

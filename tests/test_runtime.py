@@ -317,8 +317,6 @@ def test_parallel_train_epochs_stops_at_a_nonfinite_row_in_a_later_block(monkeyp
 def test_parallel_block_count_follows_threads_work_and_memory(monkeypatch):
     """One block a thread, but none under PARALLEL_MIN_WORK multiply-adds, no more than rows,
     and within the gradient-copy budget; cpu kernels take no block count."""
-    import numba
-
     import symbp.runtime as rt
 
     d, m = model("digits_softmax", "parallel")
@@ -326,17 +324,32 @@ def test_parallel_block_count_follows_threads_work_and_memory(monkeypatch):
     macs = m._macs
     assert macs == sum(a * b for a, b in zip(d.spec.model.sizes, d.spec.model.sizes[1:]))
     assert cpu.blocks(10_000) == 0
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 8)
+    monkeypatch.setattr(rt, "numba_threads", lambda: 8)
     rows_per_block = -(-rt.PARALLEL_MIN_WORK // macs)
     assert m.blocks(rows_per_block - 1) == 1           # too little work to split
     assert m.blocks(3 * rows_per_block) == 3           # one block per PARALLEL_MIN_WORK
     assert m.blocks(10**6) == 8                        # at most one a thread
     monkeypatch.setattr(rt, "PARALLEL_MAX_GRAD_BYTES", 2 * m._grad_bytes)
     assert m.blocks(10**6) == 3                        # block 0 + two gradient copies
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(rt, "numba_threads", lambda: 1)
     assert m.blocks(10**6) == 1
     assert m.module.workspace_size(64, True, 3) - m.module.workspace_size(64, True, 1) >= \
         2 * m._grad_bytes // m.dtype.itemsize
+
+
+def test_numba_threads_reads_the_calling_threads_count():
+    """The fast thread-count read follows numba.set_num_threads, as the public getter does."""
+    import numba
+
+    from symbp.runtime import numba_threads
+
+    own = numba.get_num_threads()
+    try:
+        for n in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(n)
+            assert numba_threads() == numba.get_num_threads() == n
+    finally:
+        numba.set_num_threads(own)
 
 
 def test_step_is_a_gradient_step_with_a_reused_work_array():
@@ -405,11 +418,14 @@ def test_epoch_order_is_a_seeded_permutation_the_same_compiled_and_in_python():
     assert firsts == set(range(10))
 
 
-def test_blas_threads_policy_follows_the_size_of_the_products():
+def test_blas_threads_policy_follows_the_size_of_the_products(monkeypatch):
     """cpu: one BLAS thread for small products (64x64 weights x 100 rows), the library's own
     count for big ones (x 4096 rows) and no BLAS handling without BLAS layers (2-5-1);
-    parallel: always one thread."""
+    parallel: one thread where the rows are split into blocks, otherwise the cpu rule (one
+    block runs the cpu code), and never held without BLAS layers."""
     from threadpoolctl import threadpool_info
+
+    import symbp.runtime as rt
 
     import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba calls
 
@@ -419,11 +435,22 @@ def test_blas_threads_policy_follows_the_size_of_the_products():
     own = counts()
     _, digits = model("digits_softmax")
     _, tiny = model("seed000_sigmoid_mse")
-    with digits.blas_threads(100):
-        assert counts() == [1] * len(own)
-    for m, rows in ((digits, 4096), (tiny, 100)):
+    _, pdigits = model("digits_softmax", "parallel")
+    _, ptiny = model("seed000_sigmoid_mse", "parallel")
+    held = [(digits, 100), (pdigits, 100)]
+    free = [(digits, 4096), (tiny, 100), (ptiny, 10**6)]
+    monkeypatch.setattr(rt, "numba_threads", lambda: 2)
+    assert pdigits.blocks(4096) == 2 and ptiny.blocks(10**6) == 2  # both split
+    held.append((pdigits, 4096))
+    for m, rows in held:
         with m.blas_threads(rows):
-            assert counts() == own
+            assert counts() == [1] * len(own), (m, rows)
+    for m, rows in free:
+        with m.blas_threads(rows):
+            assert counts() == own, (m, rows)
+    monkeypatch.setattr(rt, "numba_threads", lambda: 1)
+    with pdigits.blas_threads(4096):                     # one block: the cpu rule
+        assert counts() == own
     assert counts() == own
 
 
