@@ -5,15 +5,16 @@ The parallel target runs each call on ``nb`` blocks of rows, one a thread, and t
 ``symbp.runtime.PARALLEL_MIN_WORK`` multiply-adds each. This script measures the figure behind
 that threshold: for tanh networks d-d-10 (softmax cross-entropy) and batch sizes from 16 to 256,
 the time per step of ``train_epochs`` (full batch, many steps per call) on 1 block and on each
-block count up to the thread count, in alternating timed blocks in one process (BLAS on one
-thread throughout, as the runtime holds it for the parallel target).
+block count up to the thread count, in alternating timed blocks in one process (BLAS held on
+one thread, as the runtime holds it where it splits the rows).
 
     python benchmarks/parallel_blocks.py [--widths 8,16,32,64] [--batches 16,64,256]
                                          [--dtype float64] [--rounds 15]
 
 Columns: work = batch x weights (multiply-adds of the forward pass), us/step on 1 block, then on
-nb blocks and its ratio to 1 block (below 1: the split pays), and the block count the runtime
-would choose.
+nb blocks and its ratio to 1 block (below 1: the split pays), then 1 block with BLAS on its own
+thread count (the cpu target's way to use the cores: its ratio below the nb-block one means BLAS
+threads the products better than the row split), and the block count the runtime would choose.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def main(argv=None) -> None:
     print(f"{args.dtype}, {threads} threads; us per step, median of {args.rounds} paired blocks")
     print(f"{'net':>12} {'batch':>6} {'work':>9} {'1 block':>9}" +
           "".join(f" {f'{nb} blocks':>9} {'ratio':>6}" for nb in range(2, threads + 1)) +
-          "  runtime's nb")
+          f" {'1+BLAS':>9} {'ratio':>6}  runtime's nb")
     for width in map(int, args.widths.split(",")):
         m = compile_spec(spec(width), "parallel", args.dtype)
         mod = m.module
@@ -75,13 +76,15 @@ def main(argv=None) -> None:
                 for nb in counts:
                     run(nb, 2)
                 n = max(10, int(0.02 / max(run(1, 20) * 1e-6, 1e-9)))
-                times = {nb: [] for nb in counts}
-                for _ in range(args.rounds):
+            times = {nb: [] for nb in (*counts, "blas")}
+            for _ in range(args.rounds):
+                with blas_single_threaded():
                     for nb in counts:
                         times[nb].append(run(nb, n))
+                times["blas"].append(run(1, n))  # 1 block, BLAS on its own threads
             base = statistics.median(times[1])
             row = f"{f'{width}-{width}-10':>12} {batch:>6} {batch * m._macs:>9} {base:>9.1f}"
-            for nb in counts[1:]:
+            for nb in (*counts[1:], "blas"):
                 ratio = statistics.median(b / a for a, b in zip(times[1], times[nb]))
                 row += f" {statistics.median(times[nb]):>9.1f} {ratio:>6.2f}"
             print(row + f"  {m.blocks(batch):>5}")

@@ -144,6 +144,34 @@ def test_parallel_source_runs_the_cpu_passes_on_row_blocks(seed000):
     assert "parallel=True" in par and "from numba import njit, prange" in par
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_parallel_source_enters_no_parallel_region_on_one_block(optimizer):
+    """Every prange of the parallel module (row blocks, and the blocked reduction, L2 term and
+    update of a parameter of 76,800 weights) sits in the else of an ``if nb == 1``: one block
+    runs serial code. Numba's OpenMP workers spinning after a region stalled a threaded BLAS
+    call 15-fold."""
+    import ast
+
+    d = cu.derive_text(cu.spec_text((300, 256, 10), ("tanh", "identity"),
+                                    "softmax_cross_entropy", l2=0.01), optimizer=optimizer)
+    tree = ast.parse(generate_source(d, "parallel"))
+
+    def pranges(nodes):
+        return {id(n) for top in nodes for n in ast.walk(top) if isinstance(n, ast.For)
+                and isinstance(n.iter, ast.Call) and getattr(n.iter.func, "id", "") == "prange"}
+
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "nb == 1":
+            assert not pranges(node.body)
+            guarded |= pranges(node.orelse)
+    every = pranges([tree])
+    by_fn = {f.name: len(pranges([f])) for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert by_fn["_run_blocks"] == by_fn["_run_forward"] == 1
+    assert by_fn["_update_all"] == 1 and by_fn["_reduce"] == 1   # W1 only: 300 x 256
+    assert every == guarded
+
+
 def test_float32_source_casts_literals(seed000):
     src = generate_source(seed000, "cpu", "float32")
     assert "np.float32" in src and "f32(1)" in src

@@ -262,8 +262,13 @@ def test_init_params_and_input_checks():
 # --- the parallel target's row blocks, step's work array, BLAS threads --------------------------
 
 def _blocked_net(target):
-    """130-70-3 (tanh, softmax CE, L2): BLAS for layer 1 (9100 weights), loops for layer 2."""
-    text = cu.spec_text((130, 70, 3), ("tanh", "identity"), "softmax_cross_entropy", l2=0.01,
+    """300-230-3 (tanh, softmax CE, L2): BLAS for layer 1, loops for layer 2. W1's 69,000
+    weights pass PAR_MIN_ELEMENTS, so with nb > 1 its reduction, L2 term and update run in
+    blocks of BLOCK in prange (the last one short), with nb == 1 in one serial loop."""
+    from symbp.codegen.parallel_module import BLOCK, PAR_MIN_ELEMENTS
+
+    assert PAR_MIN_ELEMENTS <= 300 * 230 and 300 * 230 % BLOCK
+    text = cu.spec_text((300, 230, 3), ("tanh", "identity"), "softmax_cross_entropy", l2=0.01,
                         name="blocked")
     d = cu.derive_text(text)
     return d, compile_derivation(d, target, "float64")

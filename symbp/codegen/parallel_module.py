@@ -16,7 +16,9 @@ and plain-Python ``first_nonfinite``), except that
   once;
 - ``workspace_size(n_rows, train, nb)``: the cpu layout, then ``gall``.
 
-With ``nb == 1`` no parallel region is entered (one costs ~2 us). Results are deterministic
+With ``nb == 1`` no parallel region is entered (one costs ~2 us; every ``prange`` sits in the
+``else`` of an ``if nb == 1``, the update's and the L2 term's included: Numba's OpenMP workers
+spinning after a region stall a threaded BLAS call 15-fold). Results are deterministic
 for a given ``nb``; against the cpu target they differ in the rounding of the sums over rows.
 
 Why blocks of rows and not each product split over threads (the first version of this target):
@@ -125,11 +127,12 @@ class ParallelBuilder(_ModuleBuilder):
             if b.name in self.decay:
                 w = self.decay[b.name][1]
                 views.append(Line(f"{w}_f = {w}.reshape(-1)"))
+            whole = [Line("lo = 0"), Line(f"hi = {n}"), *add]
             if n >= PAR_MIN_ELEMENTS:
-                loop = [For("blk", f"prange({-(-n // BLOCK)})", [
-                    Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"), *add])]
+                loop = [If("nb == 1", whole, [For("blk", f"prange({-(-n // BLOCK)})", [
+                    Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"), *add])])]
             else:
-                loop = [Line("lo = 0"), Line(f"hi = {n}"), *add]
+                loop = whole
             body += views + loop
         args = ("gall", "nb", *(b.name for b in self.p.grads), *self._decay_weights())
         return FunctionDef("_reduce", args, body, self.dec,
@@ -137,21 +140,22 @@ class ParallelBuilder(_ModuleBuilder):
                            "gall, added in block order, plus the L2 term.")
 
     def _updates(self, hyper_call: str) -> list:
-        """The optimizer update per parameter; big ones in blocks inside ``prange``."""
+        """The optimizer update per parameter; with ``nb > 1``, big ones in blocks inside
+        ``prange``."""
         out = []
         sizes = {b.name[1:]: n for b, _, n in self.layout}
         for name in self.p.params:
             n = sizes[name]
+            state = "".join(f", {s}_{name}.reshape(-1)" for s in self.p.update.state)
+            whole = Line(f"_update({name}.reshape(-1), d{name}.reshape(-1){state}{hyper_call})")
             if n < PAR_MIN_ELEMENTS:
-                state = "".join(f", {s}_{name}.reshape(-1)" for s in self.p.update.state)
-                out.append(Line(f"_update({name}.reshape(-1), d{name}.reshape(-1){state}"
-                                f"{hyper_call})"))
+                out.append(whole)
                 continue
             state = "".join(f", {s}_{name}.reshape(-1)[lo:hi]" for s in self.p.update.state)
-            out.append(For("blk", f"prange({-(-n // BLOCK)})", [
+            out.append(If("nb == 1", [whole], [For("blk", f"prange({-(-n // BLOCK)})", [
                 Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"),
                 Line(f"_update({name}.reshape(-1)[lo:hi], d{name}.reshape(-1)[lo:hi]{state}"
-                     f"{hyper_call})")]))
+                     f"{hyper_call})")])]))
         return out
 
     def _ws_size(self, names) -> FunctionDef:
@@ -205,10 +209,10 @@ class ParallelBuilder(_ModuleBuilder):
     def _update_all(self, state, hyper, t_arg, hyper_call) -> FunctionDef:
         p = self.p
         grads = [b.name for b in p.grads]
-        return FunctionDef("_update_all", (*p.params, *grads, *state, *hyper, *t_arg),
+        return FunctionDef("_update_all", (*p.params, *grads, *state, *hyper, *t_arg, "nb"),
                            self._updates(hyper_call), self.dec,
-                           "The optimizer update of every parameter; big ones in blocks, in "
-                           "parallel.")
+                           "The optimizer update of every parameter; with nb > 1, big ones in "
+                           "blocks, in parallel.")
 
     def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
         p = self.p
@@ -222,7 +226,8 @@ class ParallelBuilder(_ModuleBuilder):
         no_order = Line("order = np.empty(0, dtype=np.int64)  # the rows in place, no gather")
         nb_doc = "\n\nnb: the number of row blocks, run in parallel (1: serial)."
         run_fw = Line(f"_run_forward({', '.join([*params, 'x', *fbufs, 'nb'])})")
-        update_call = Line(f"_update_all({', '.join([*params, *grads, *state, *hyper, *t_arg])})")
+        update_args = [*params, *grads, *state, *hyper, *t_arg, "nb"]
+        update_call = Line(f"_update_all({', '.join(update_args)})")
 
         forward = FunctionDef("forward", (*params, "x", "nb"), [
             Line("n_rows = x.shape[0]"), *self._alloc(fbufs), run_fw,
