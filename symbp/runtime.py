@@ -46,7 +46,8 @@ PARALLEL_MAX_GRAD_BYTES = 1 << 28
 _BLAS_LIBS: list = []
 _BLAS_LOCK = threading.Lock()
 _BLAS_HELD: list = [0, []]  # [depth, thread counts to restore]
-_THREADS_FN: list = []
+_BLAS_IMPORT_LOCK = threading.Lock()
+_THREADS_FN: list = []  # the thread-count getter, found once
 
 
 def numba_threads() -> int:
@@ -62,7 +63,6 @@ def numba_threads() -> int:
         fast = getattr(parallel, "_get_num_threads", None)
         _THREADS_FN.append(fast if callable(fast) else numba.get_num_threads)
     return _THREADS_FN[0]()
-_BLAS_IMPORT_LOCK = threading.Lock()
 
 
 def load_numba_blas() -> None:
