@@ -66,7 +66,8 @@ def numba_threads() -> int:
 
 
 def load_numba_blas() -> None:
-    """Import ``scipy.linalg.cython_blas``, the BLAS Numba's ``np.dot`` calls, without running
+    """Import ``scipy.linalg.cython_blas``, the BLAS that Numba's ``gemm`` wrapper
+    (``numba_xxgemm``, behind ``np.dot`` and the kernels' ``_matmul``) calls, without running
     ``scipy.linalg``'s package init.
 
     That init (array-API shims, docstring processing, LAPACK wrappers) costs ~0.25 s, a third
@@ -102,7 +103,7 @@ def load_numba_blas() -> None:
 
 @contextlib.contextmanager
 def blas_single_threaded():
-    """Hold every loaded BLAS library (NumPy's, and SciPy's, which Numba's ``np.dot`` calls) to
+    """Hold every loaded BLAS library (NumPy's, and SciPy's, which the kernels' products call) to
     one thread inside the block, then restore each library's own count.
 
     The ``parallel`` target runs under it: its kernels split each BLAS product over Numba's
@@ -458,7 +459,7 @@ def _import(path: Path):
     name = path.stem
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
         return sys.modules[name]
-    load_numba_blas()  # before Numba types or loads a kernel's np.dot (3 ms; else 0.25 s later)
+    load_numba_blas()  # before Numba types or loads a kernel's _matmul (3 ms; else 0.25 s later)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

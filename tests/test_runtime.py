@@ -423,6 +423,40 @@ def test_epoch_order_is_a_seeded_permutation_the_same_compiled_and_in_python():
     assert firsts == set(range(10))
 
 
+def test_matmul_computes_what_np_dot_computes_for_every_layout():
+    """The generated modules' _matmul, compiled (one BLAS gemm call, not np.dot), against
+    float64 a @ b: each operand in C order, F order and as a transposed view, both dtypes,
+    one-row, one-column and empty products (an empty sum writes zeros); shapes that do not
+    match raise ValueError (no out-of-bounds read); other layouts fall back to np.dot."""
+    from numba import njit
+
+    matmul = model("digits_softmax")[1].module._matmul
+    call = njit(lambda a, b, out: matmul(a, b, out))
+    rng = np.random.default_rng(3)
+    layouts = {"C": np.ascontiguousarray, "F": np.asfortranarray,
+               "T": lambda a: np.ascontiguousarray(a.T).T}
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+        for m_, k, n in ((7, 5, 3), (1, 5, 3), (7, 5, 1), (7, 1, 3), (0, 5, 3), (7, 0, 3)):
+            a0 = rng.standard_normal((m_, k)).astype(dtype)
+            b0 = rng.standard_normal((k, n)).astype(dtype)
+            want = a0.astype(np.float64) @ b0.astype(np.float64)
+            for la, lb in (("C", "C"), ("F", "C"), ("C", "T"), ("T", "F")):
+                out = np.full((m_, n), 7.0, dtype)
+                call(layouts[la](a0), layouts[lb](b0), out)
+                assert np.allclose(out, want, rtol=tol, atol=tol * k), (dtype, m_, k, n, la, lb)
+    for a, b, out in ((np.ones((3, 4)), np.ones((5, 2)), np.ones((3, 2))),
+                      (np.ones((3, 4)), np.ones((4, 2)), np.ones((3, 3)))):
+        with pytest.raises(ValueError, match="shapes do not match"):
+            call(a, b, out)
+    big = rng.standard_normal((6, 10))
+    out = np.empty((6, 3))
+    from numba.core.errors import NumbaPerformanceWarning
+
+    with pytest.warns(NumbaPerformanceWarning):  # a strided operand: np.dot's path (and warning)
+        call(big[:, ::2], big[:5, :3].copy(), out)
+    assert np.allclose(out, big[:, ::2] @ big[:5, :3], rtol=1e-13)
+
+
 def test_blas_threads_policy_follows_the_size_of_the_products(monkeypatch):
     """cpu: one BLAS thread for small products (64x64 weights x 100 rows), the library's own
     count for big ones (x 4096 rows) and no BLAS handling without BLAS layers (2-5-1);

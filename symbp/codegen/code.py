@@ -99,6 +99,14 @@ class If:
 
 
 @dataclass(frozen=True)
+class With:
+    """``with head: body`` (host code of intrinsics: ``builder.if_then(...)``)."""
+
+    head: str
+    body: list
+
+
+@dataclass(frozen=True)
 class FunctionDef:
     """A function with an optional decorator and docstring."""
 
@@ -165,6 +173,9 @@ def _render(node, depth: int, out: list[str]) -> None:
         if node.orelse:
             out.append(f"{pad}else:")
             _render(node.orelse, depth + 1, out)
+    elif isinstance(node, With):
+        out.append(f"{pad}with {node.head}:")
+        _render(node.body or [Line("pass")], depth + 1, out)
     elif isinstance(node, FunctionDef):
         if node.decorator:
             out.append(pad + node.decorator)

@@ -30,7 +30,8 @@ from ..rules.losses import YHAT, Y, Z
 from ..printing.scalar import print_expr
 from .printer import CodegenError
 
-#: Layers with at least this many weights (d_in * d_out) use BLAS (np.dot); smaller ones loops.
+#: Layers with at least this many weights (d_in * d_out) use BLAS (one gemm call,
+#: ``_matmul`` in the generated module); smaller ones loops.
 BLAS_MIN_WEIGHTS = 1024
 
 ACC = sp.Symbol("acc")        # the contraction value inside an epilogue

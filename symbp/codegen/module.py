@@ -1,12 +1,13 @@
 """Assembling a generated module: Program + emitter -> Python source.
 
 Contract: :func:`generate_source` returns the text of one self-contained module (it imports only
-``math``, ``numpy`` and ``numba``) with
+``math``, ``numpy``, ``numba`` and ``llvmlite``) with
 
 - a header docstring (spec name, digest, symbp version, target, dtype) and metadata constants
   (``SIZES``, ``PARAMS``, ``QUANTITIES``, ...) that let the runtime use a cached module without
   SymPy;
-- the stable scalar helpers the bodies call (only those);
+- the stable scalar helpers the bodies call (only those), and ``_matmul`` (one BLAS gemm call)
+  where a layer is big enough for BLAS;
 - internal passes ``_forward``, ``_loss``, ``_backward``, ``_update``, ``_all_finite``,
   ``_order``; plain Python ``workspace_size`` and ``first_nonfinite``;
 - the public kernels ``forward``, ``loss``, ``loss_and_grad``, ``step`` and ``train_epochs``
@@ -25,7 +26,7 @@ from dataclasses import replace
 import sympy as sp
 
 from . import DTYPES  # defined in the package, which imports no SymPy
-from .code import Blank, Comment, For, FunctionDef, If, Line, Module, render
+from .code import Blank, Comment, For, FunctionDef, If, Line, Module, With, render
 from .lower import BLAS_MIN_WEIGHTS, Buffer, Program, Ref, lower
 from .numba_cpu import CpuEmitter
 from .numba_cuda import CudaEmitter
@@ -271,11 +272,18 @@ class _ModuleBuilder:
         names = self._helper_closure(em.helpers)
         helpers = [self._helper(name) for name in (*HELPERS, *LIGHT_HELPERS) if name in names]
         imports = list(em.imports)
-        if names & set(LIGHT_HELPERS):
+        light = bool(names & set(LIGHT_HELPERS))
+        if light:
             helpers[:0] = self._pow2()
+        if em.blas:
+            helpers[:0] = self._matmul()
+        if light or em.blas:
             at = next(i for i, line in enumerate(imports) if line.startswith("from numba import"))
             imports[at:at + 1] = ["from llvmlite import ir", imports[at] + ", types",
-                                  "from numba.extending import intrinsic, overload"]
+                                  *(["from numba.core import cgutils"] if em.blas else []),
+                                  "from numba.extending import intrinsic, overload",
+                                  *(["from numba.np.linalg import call_xxgemm, ensure_blas"]
+                                    if em.blas else [])]
         defs = [self.fwd, loss_fn, back, update, *finite, order_fn(CpuEmitter.decorator),
                 *kernels]
         ws_names = [b.name for b in p.forward_buffers + p.backward_buffers + p.grads]
@@ -443,6 +451,51 @@ class _ModuleBuilder:
                 "_pow2 compiled: the exponent bits, from integer operations that vectorise."),
             FunctionDef("_pow2_jit", ("k",), [Line("return lambda k: _pow2_bits(k)")],
                         "@overload(_pow2)", "Compiled code calls _pow2_bits for _pow2.")]
+
+    def _matmul(self) -> list[FunctionDef]:
+        """``_matmul(a, b, out)``: ``out = a @ b`` for the BLAS-sized layers. Plain Python (and
+        compiled, for operands that are neither C nor F order): ``np.dot``. Compiled, for C or F
+        order operands of one float dtype: an intrinsic making the one ``gemm`` call that
+        ``np.dot`` makes for matrices (the same ``call_xxgemm``, after the same shape checks),
+        without the helper functions ``np.dot`` compiles for each operand layout: ~0.45 s less
+        compile time per module, and ~0.1 us less per product."""
+        msg = "'_matmul: the operand shapes do not match, or a dimension passes 2**31 - 1'"
+        codegen = FunctionDef("codegen", ("context", "builder", "sig", "args"), [
+            Line("ensure_blas()"),
+            Line("x, y, o = [context.make_array(t)(context, builder, v) "
+                 "for t, v in zip(sig.args, args)]"),
+            Line("m, k = cgutils.unpack_tuple(builder, x.shape, 2)"),
+            Line("k2, n = cgutils.unpack_tuple(builder, y.shape, 2)"),
+            Line("om, on = cgutils.unpack_tuple(builder, o.shape, 2)"),
+            Line("zero, top = ir.Constant(k.type, 0), ir.Constant(k.type, 2**31 - 1)"),
+            Line("bad = builder.or_(builder.icmp_signed('!=', k, k2), builder.or_("
+                 "builder.icmp_signed('!=', om, m), builder.icmp_signed('!=', on, n)))"),
+            For("d", "(m, n, k)", [Line("bad = builder.or_(bad, builder.icmp_signed('>', d, top))")]),
+            With("builder.if_then(bad, likely=False)", [
+                Line(f"context.call_conv.return_user_exc(builder, ValueError, ({msg},))")]),
+            Comment(("an empty sum: out = 0 (BLAS would not touch it)",)),
+            With("builder.if_then(builder.icmp_signed('==', k, zero), likely=False)", [
+                Line("cgutils.memset(builder, o.data, builder.mul(o.itemsize, o.nitems), 0)")]),
+            Line("full = builder.and_(builder.icmp_signed('!=', k, zero), builder.and_("
+                 "builder.icmp_signed('!=', m, zero), builder.icmp_signed('!=', n, zero)))"),
+            With("builder.if_then(full, likely=True)", [
+                Line("call_xxgemm(context, builder, sig.args[0], (m, k), x.data, sig.args[1], "
+                     "(k2, n), y.data, sig.args[2], (om, on), o.data)")]),
+            Line("return context.get_dummy_value()")])
+        return [
+            FunctionDef("_matmul", ("a", "b", "out"), [Line("np.dot(a, b, out)")], None,
+                        "out = a @ b for 2-d arrays (in place)."),
+            FunctionDef("_matmul_blas", ("typingctx", "a", "b", "out"), [
+                codegen, Line("return types.none(a, b, out), codegen")], "@intrinsic",
+                "_matmul compiled: one BLAS gemm call, as np.dot makes it for matrices."),
+            FunctionDef("_matmul_jit", ("a", "b", "out"), [
+                Line("same = a.dtype == b.dtype == out.dtype in (types.float32, types.float64)"),
+                If("same and a.layout in 'CF' and b.layout in 'CF' and out.layout == 'C'",
+                   [Line("return lambda a, b, out: _matmul_blas(a, b, out)")]),
+                Line("return lambda a, b, out: np.dot(a, b, out)")],
+                "@overload(_matmul)",
+                "Compiled code calls _matmul_blas for C or F order operands of one float\n"
+                "dtype, np.dot for any other (its checks and copies).")]
 
     def _doc(self) -> str:
         p = self.p

@@ -29,6 +29,7 @@ class CpuEmitter:
     def __init__(self, dtype: str, hyper: tuple[str, ...] = ()):
         self.dtype = dtype
         self.helpers: set[str] = set()
+        self.blas = False  # a product went to BLAS: the module needs _matmul
         self.invariant = {C, sp.Symbol("lse")} | {sp.Symbol(h) for h in hyper} | {sp.Symbol("t")}
         self._printer = NumbaPrinter({"dtype": dtype})
 
@@ -78,7 +79,8 @@ class CpuEmitter:
         epilogue, tail = self._split_narrow(g)
         trivial = len(epilogue) == 1 and epilogue[0][1] == ACC
         if g.blas:
-            out = [Comment(g.comment), Line(f"np.dot({g.a}, {w}, {g.out})")]
+            self.blas = True
+            out = [Comment(g.comment), Line(f"_matmul({g.a}, {w}, {g.out})")]
             if not trivial:
                 hoisted, body = self.block(epilogue, g.reads, trips=g.cols)
                 out += hoisted + [For("n", "range(n_rows)", [
@@ -203,7 +205,8 @@ class CpuEmitter:
 
     def emit_weightgrad(self, g: WeightGrad) -> list:
         if g.blas:
-            out = [Comment(g.comment), Line(f"np.dot({g.x}.T, {g.delta}, {g.dW})")]
+            self.blas = True
+            out = [Comment(g.comment), Line(f"_matmul({g.x}.T, {g.delta}, {g.dW})")]
             return out + self._add_decay(g) + self._bias_grad(g)
         return [Comment(g.comment),
                 For("i", f"range({g.inner})", [self._decay_init(g)]),
