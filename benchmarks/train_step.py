@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/train_step.py [--configs i,ii,iii,iv] [--dtype float64|float32|both]
                                     [--repeats N] [--quick] [--target-accuracy 0.96]
-                                    [--no-digits] [--impls NAME,...] [--threads N]
+                                    [--no-digits] [--no-startup] [--no-derive]
+                                    [--impls NAME,...] [--threads N]
                                     [--no-isolate] [--json PATH]
 
 Contract:
@@ -12,7 +13,10 @@ Contract:
     table: for each config (see ``configs.py``) and dtype, every registered implementation's
     median warm time per step in microseconds and its ratio to the fastest peer; then config
     (iv)'s achieved GFLOP/s as a fraction of GEMM; then seconds to a target test accuracy on
-    scikit-learn's digits (config ii's network) for MLPClassifier and the implementations.
+    scikit-learn's digits (config ii's network) for MLPClassifier and the implementations;
+    then config ii's cold and warm start times (``compile_times.py``, fresh processes) and
+    derivation time against depth and width (``derive_scaling.py``), unless ``--no-startup``
+    / ``--no-derive``.
   * Peers: hand-written NumPy (always), PyTorch eager and JAX jit / fori_loop when installed
     (otherwise the row says "... not installed" and the run goes on).
   * symbp's implementations come in through :func:`load_symbp_impls` (see its docstring).
@@ -96,6 +100,12 @@ def _parse_args(argv=None):
     ap.add_argument("--target-accuracy", type=float, default=0.96,
                     help="digits test accuracy to reach (default %(default)s)")
     ap.add_argument("--no-digits", action="store_true", help="skip the digits fit")
+    ap.add_argument("--no-startup", action="store_true",
+                    help="skip the cold and warm start times (benchmarks/compile_times.py, "
+                         "config ii, cpu target, each in a fresh process)")
+    ap.add_argument("--no-derive", action="store_true",
+                    help="skip derivation time against depth and width "
+                         "(benchmarks/derive_scaling.py)")
     ap.add_argument("--no-isolate", action="store_true",
                     help="run all implementations in this process (default: one subprocess "
                          "each, so one library's idle worker threads cannot slow another's)")
@@ -241,6 +251,18 @@ def main(argv=None) -> int:
     if digits_target is not None:
         print()
         _print_digits(digits_target, [r for r in results if r.status == "digits"])
+
+    if not args.no_startup:
+        from benchmarks import compile_times
+
+        print("\nstart-up, config ii (python benchmarks/compile_times.py --targets cpu "
+              "--dtypes float64 float32):")
+        compile_times.main(["--targets", "cpu", "--dtypes", "float64", "float32"])
+    if not args.no_derive:
+        from benchmarks import derive_scaling
+
+        print("\nderivation (python -m benchmarks.derive_scaling --repeats 1):")
+        derive_scaling.main(["--repeats", "1"])
 
     failed = [r for r in timed if r.status == "FAILED check"]
     for r in failed:
