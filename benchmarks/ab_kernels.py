@@ -81,8 +81,10 @@ def main(argv=None) -> None:
         m = mods[i]
         state = [np.zeros_like(params[p]) for _ in m.STATE for p in m.PARAMS]
         hyper = [dt.type(v if k != "eta" else cfg.lr * 1e-3) for k, v in m.HYPER]
+        # (modules since the single compiled entry take an order array and flags)
+        tail = (m._NO_ORDER, m.UPDATE | m.CHECK) if hasattr(m, "UPDATE") else ()
         out = m.train_epochs(*[params[p] for p in m.PARAMS], *state, X, Y, *hyper, 0, rows, n, 0,
-                             0, np.empty(n), work[i], *extra[i])
+                             0, np.empty(n), work[i], *tail, *extra[i])
         if out[1] >= 0:
             raise SystemExit(f"module {i}: non-finite values at step {out[2]}")
 

@@ -55,8 +55,9 @@ m.loss_and_grad(p, X, Y)
 m.step(p, X, Y, 0.1)
 m.train_epochs(p, None, X, Y, 0.1, batch_size=32, n_epochs=1)
 t_first = time.perf_counter() - t2
-misses = sum(getattr(m.module, k).stats.cache_misses.get(s, 0) for k in
-             ("loss_and_grad", "step", "train_epochs") for s in getattr(m.module, k).signatures)
+kernels = [getattr(m.module, k) for k in ("loss_and_grad", "step", "train_epochs")]
+misses = sum(f.stats.cache_misses.get(s, 0) for f in kernels if hasattr(f, "stats")
+             for s in f.signatures)  # (step and loss_and_grad call train_epochs)
 derive_mod = sys.modules.get("symbp.derive")  # a warm start never imports it (nor SymPy)
 print(json.dumps({"import": t_import, "load": t_load, "first_calls": t_first,
                   "derive_calls": derive_mod.DERIVE_CALLS[0] if derive_mod else 0,

@@ -69,7 +69,7 @@ def main(argv=None) -> None:
             def run(nb: int, n: int) -> float:
                 t = time.perf_counter()
                 mod.train_epochs(*args_p, X, Y, dt.type(0.0), 0, batch, n, 0, 0, np.empty(n),
-                                 ws[nb], nb)
+                                 ws[nb], mod._NO_ORDER, mod.UPDATE | mod.CHECK, nb)
                 return (time.perf_counter() - t) / n * 1e6
 
             with blas_single_threaded():

@@ -97,11 +97,12 @@ def profile(key: str, dtype: str) -> None:
     rows = len(X)
     names = model.param_names
     losses = np.empty(1 << 21)
-    ws = model.workspace(rows, train=True)
+    ws = model.workspace(rows)
+    mod = model.module
 
-    def whole(n):
-        model.module.train_epochs(*[p[k] for k in names], X, Y, dt.type(cfg.lr * 1e-3), 0,
-                                  rows, int(n), 0, 0, losses, ws)
+    def whole(n):  # one full batch: no shuffle (no order array)
+        mod.train_epochs(*[p[k] for k in names], X, Y, dt.type(cfg.lr * 1e-3), 0, rows, int(n),
+                         0, 0, losses, ws, mod._NO_ORDER, mod.UPDATE | mod.CHECK)
 
     rng = np.random.default_rng(0)
     with model.blas_threads(rows):

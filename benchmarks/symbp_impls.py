@@ -84,7 +84,9 @@ class SymbpImpl:
         with blas:
             out = self.kernels.train_epochs(*[params[k] for k in self.names], X, Y,
                                             self.dtype.type(lr), 0, X.shape[0], int(n), 0, 0,
-                                            losses, self.model.workspace(len(X), train=True), *nb)
+                                            losses, self.model.workspace(len(X)),
+                                            self.kernels._NO_ORDER,  # one full batch: no shuffle
+                                            self.kernels.UPDATE | self.kernels.CHECK, *nb)
         if out[1] >= 0:
             raise FloatingPointError(f"non-finite values at epoch {out[1]}")
         return params

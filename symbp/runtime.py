@@ -188,6 +188,7 @@ class CompiledModel:
         self._state_for: tuple[int, dict] | None = None
         self._ws = np.empty(0, dtype=self.dtype)  # step and train_epochs work array, grown
         self._ws_rows = (-1, False, 0)             # (rows, train, blocks) it was sized for
+        self._order = np.empty(0, dtype=np.int64)  # train_epochs' row order (when it shuffles)
         # per-call plumbing, computed once (CompiledModel.step on a tiny net is mostly this)
         self._shapes = {f"{k}{l}": ((self.sizes[l - 1], self.sizes[l]) if k == "W" else
                                     (self.sizes[l],))
@@ -254,7 +255,7 @@ class CompiledModel:
 
     def loss_and_grad(self, params: dict, X, Y) -> tuple[float, dict[str, np.ndarray]]:
         """``(loss, grads)`` with ``grads`` keyed like ``params``."""
-        X, Y = self._xy(X, Y)
+        X, Y = self._xy(X, Y, step=True)
         L, *grads = self._run("loss_and_grad", *self._params(params), X, Y, rows=len(X))
         return float(L), dict(zip(self.param_names, grads))
 
@@ -271,7 +272,7 @@ class CompiledModel:
         Returns:
             The loss before the step.
         """
-        X, Y = self._xy(X, Y)
+        X, Y = self._xy(X, Y, step=True)
         state = self._state(params, state)
         args = [*self._params(params, inplace=True), *self._state_arrays(state), X, Y,
                 *self._hyper(lr, hyper)]
@@ -295,9 +296,7 @@ class CompiledModel:
         Returns:
             A :class:`TrainResult`.
         """
-        X, Y = self._xy(X, Y)
-        if len(X) != len(Y):
-            raise RuntimeInputError(f"X has {len(X)} rows but Y has {len(Y)}")
+        X, Y = self._xy(X, Y, step=True)
         if batch_size < 1 or n_epochs < 0:
             raise RuntimeInputError("batch_size must be >= 1 and n_epochs >= 0")
         state = self._state(params, state)
@@ -307,8 +306,12 @@ class CompiledModel:
                 *self._hyper(lr, hyper), int(state["t"]), int(batch_size), int(n_epochs),
                 int(seed), int(start_epoch), losses]
         if self._host_ws:  # cpu, parallel: buffers in a kept array
-            ws = self.workspace(batch, train=True)
-            t, epoch, stp, L = self._run("train_epochs", *args, ws, rows=batch)
+            shuffle = batch < len(X)
+            ws = self.workspace(batch, train=shuffle)
+            if self._order.size != (len(X) if shuffle else 0):
+                self._order = np.empty(len(X) if shuffle else 0, dtype=np.int64)
+            flags = self.module.UPDATE | self.module.CHECK
+            t, epoch, stp, L = self._run("train_epochs", *args, ws, self._order, flags, rows=batch)
             code = -1 if epoch < 0 else self.module.first_nonfinite(
                 ws, batch, min(batch, len(X) - stp * batch), L)
         else:
@@ -418,8 +421,14 @@ class CompiledModel:
             raise RuntimeInputError(f"{what} must have shape (N, {width}), not {a.shape}")
         return a
 
-    def _xy(self, X, Y):
-        return self._data(X, 0, "X"), self._data(Y, -1, "Y")
+    def _xy(self, X, Y, step: bool = False):
+        """X and Y as kernel arguments; with ``step`` (a gradient is taken) they must have the
+        same number of rows, at least one."""
+        X, Y = self._data(X, 0, "X"), self._data(Y, -1, "Y")
+        if step and (len(X) != len(Y) or len(X) == 0):
+            raise RuntimeInputError(f"X has {len(X)} rows and Y has {len(Y)}: a gradient "
+                                    "needs the same number of rows in both, at least one")
+        return X, Y
 
     def _state(self, params: dict, state: dict | None) -> dict:
         if state is not None:

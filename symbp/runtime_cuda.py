@@ -72,12 +72,12 @@ class DeviceSession:
     def loss_and_grad(self, X, Y, grads: bool = True):
         """``(loss, grads dict)``; with ``grads=False`` the gradients stay on the device
         (``(loss, None)``)."""
-        L, g = self.device.loss_and_grad(*self.model._xy(X, Y), grads)
+        L, g = self.device.loss_and_grad(*self.model._xy(X, Y, step=True), grads)
         return float(L), (dict(zip(self.model.param_names, g)) if g is not None else None)
 
     def step(self, X, Y, lr: float | None = None, **hyper) -> float:
         """One optimizer step of the device copies; returns the loss before it."""
-        args = [*self.model._xy(X, Y), *self.model._hyper(lr, hyper)]
+        args = [*self.model._xy(X, Y, step=True), *self.model._hyper(lr, hyper)]
         if self.model.module.USES_T:
             args.append(self.t + 1)
         L = self.device.step(*args)
@@ -89,7 +89,7 @@ class DeviceSession:
         """As :meth:`symbp.runtime.CompiledModel.train_epochs`, on the device copies."""
         from .runtime import NonFinite, RuntimeInputError, TrainResult
 
-        X, Y = self.model._xy(X, Y)
+        X, Y = self.model._xy(X, Y, step=True)
         if len(X) != len(Y):
             raise RuntimeInputError(f"X has {len(X)} rows but Y has {len(Y)}")
         if batch_size < 1 or n_epochs < 0:

@@ -138,7 +138,12 @@ def test_parallel_source_runs_the_cpu_passes_on_row_blocks(seed000):
     assert "prange" not in fn(par, "_backward")
     blocks = fn(par, "_run_blocks")
     assert "for b in prange(nb)" in blocks and "if nb == 1:" in blocks
-    assert "prange" not in fn(par, "step") and "_run_blocks(" in fn(par, "step")
+    train = fn(par, "train_epochs")
+    assert "prange" not in train and "_run_blocks(" in train and "_update_all(" in train
+    # step and loss_and_grad: plain Python, train_epochs on one full batch (one compiled entry)
+    for name, flags in (("step", "UPDATE, nb)"), ("loss_and_grad", "_NO_ORDER, 0, nb)")):
+        assert "@njit" not in par.split(f"def {name}(")[0].rsplit("\n\n\n", 1)[-1]
+        assert "train_epochs(" in fn(par, name) and flags in fn(par, name)
     assert "def step(W1, b1, W2, b2, x, y, eta, ws, nb):" in par
     assert "def workspace_size(n_rows, train=False, nb=1):" in par
     assert "parallel=True" in par and "from numba import njit, prange" in par

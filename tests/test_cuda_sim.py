@@ -68,7 +68,7 @@ def test_cuda_source_is_deterministic_and_has_kernels():
     # the equations above each kernel, the penalty and the cpu target's shuffle
     assert "# delta1 = (delta2 @ W2.T) * a1 * (1 - a1)" in src
     assert "pen += W1[i, j] * W1[i, j]" in src
-    assert "_order(seed, epoch, n_total)" in src and "def _order(seed, epoch, n_total):" in src
+    assert "_order(seed, epoch, order_h)" in src and "def _order(seed, epoch, order):" in src
     code = [line for line in src.splitlines() if not line.lstrip().startswith("#")]
     assert "TARGET = 'cuda'" in src and max(len(line) for line in code) <= 100  # wrapped
 

@@ -120,6 +120,41 @@ def test_sgd_step_updates_in_place():
         np.testing.assert_allclose(p[k], before[k] - 0.5 * g[k], rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.parametrize("target", ["cpu", "parallel"])
+def test_one_compiled_entry_serves_loss_and_grad_step_and_train_epochs(target):
+    """step and loss_and_grad run train_epochs on one full batch: after all three (shuffled
+    minibatches too) Numba holds one compiled signature, and loss_and_grad's gradients are
+    fresh arrays, not views the next call overwrites."""
+    d, m = model("digits_softmax", target)
+    X, Y = cu.data(d.spec, n=24)
+    p = m.init_params(0)
+    L, g = m.loss_and_grad(p, X, Y)
+    first = {k: v.copy() for k, v in g.items()}
+    m.step(p, X, Y, 0.01)
+    m.train_epochs(p, None, X, Y, 0.01, batch_size=5, n_epochs=2, seed=1)
+    m.train_epochs(p, None, X, Y, 0.01, batch_size=64, n_epochs=1)
+    m.loss_and_grad(p, X[:7], Y[:7])
+    assert not hasattr(m.module.step, "signatures")  # plain Python, no Numba dispatcher
+    assert not hasattr(m.module.loss_and_grad, "signatures")
+    assert len(m.module.train_epochs.signatures) == 1
+    for k in g:
+        np.testing.assert_array_equal(g[k], first[k])
+
+
+def test_a_gradient_needs_rows_in_x_and_y():
+    d, m = model("seed000_sigmoid_mse")
+    X, Y = cu.data(d.spec, n=6)
+    p = m.init_params(0)
+    for call in (lambda x, y: m.loss_and_grad(p, x, y), lambda x, y: m.step(p, x, y, 0.1),
+                 lambda x, y: m.train_epochs(p, None, x, y, 0.1)):
+        with pytest.raises(RuntimeInputError, match="X has 0 rows and Y has 0"):
+            call(X[:0], Y[:0])
+        with pytest.raises(RuntimeInputError, match="X has 6 rows and Y has 5"):
+            call(X, Y[:5])
+    with pytest.raises(ValueError, match="x has no rows"):  # the generated module's own check
+        m.module.loss_and_grad(*[p[k] for k in m.param_names], X[:0], Y[:0])
+
+
 def test_adam_step_matches_numpy():
     d, m = model("digits_softmax")  # the spec trains with Adam
     assert m.optimizer == "adam"
@@ -181,7 +216,9 @@ def test_train_epochs_reports_first_nonfinite_in_a_shuffled_minibatch(seed):
     X[13, 1] = np.nan
     p = m.init_params(0)
     r = m.train_epochs(p, None, X, Y, 0.1, batch_size=8, n_epochs=2, seed=seed)
-    where = int(np.nonzero(m.module._order(seed, 0, 20) == 13)[0][0])
+    order = np.empty(20, dtype=np.int64)
+    m.module._order(seed, 0, order)
+    where = int(np.nonzero(order == 13)[0][0])
     assert (r.nonfinite.epoch, r.nonfinite.step, r.nonfinite.quantity) == (0, where // 8, "a1")
     assert r.t == where // 8 and len(r.losses) == 0
 
@@ -410,16 +447,23 @@ def test_parallel_kernels_can_be_cached(tmp_path, monkeypatch):
 
 def test_epoch_order_is_a_seeded_permutation_the_same_compiled_and_in_python():
     d, m = model("seed000_sigmoid_mse")
+
+    def order(fn, seed, epoch, n):
+        out = np.full(n, -1, dtype=np.int64)  # every slot written
+        fn(seed, epoch, out)
+        return out
+
     compiled = m.module._order
     python = compiled.py_func
     for seed, epoch, n in [(0, 0, 1), (0, 0, 2), (7, 3, 100), (-5, 2, 33), (2**40, 9, 50)]:
-        a = compiled(seed, epoch, n)
-        assert np.array_equal(a, python(seed, epoch, n))
+        a = order(compiled, seed, epoch, n)
+        assert np.array_equal(a, order(python, seed, epoch, n))
         assert np.array_equal(np.sort(a), np.arange(n))
-    assert not np.array_equal(compiled(0, 0, 100), compiled(0, 1, 100))  # a new order per epoch
-    assert not np.array_equal(compiled(0, 0, 100), compiled(1, 0, 100))  # and per seed
+    first = order(compiled, 0, 0, 100)
+    assert not np.array_equal(first, order(compiled, 0, 1, 100))  # a new order per epoch
+    assert not np.array_equal(first, order(compiled, 1, 0, 100))  # and per seed
     # every position is reachable: over many epochs each row visits the first slot
-    firsts = {int(compiled(3, e, 10)[0]) for e in range(300)}
+    firsts = {int(order(compiled, 3, e, 10)[0]) for e in range(300)}
     assert firsts == set(range(10))
 
 

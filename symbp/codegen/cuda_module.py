@@ -6,9 +6,8 @@ Contract: :func:`build` returns the code AST of one self-contained module (``mat
 
 - the stable scalar helpers as ``@cuda.jit(device=True)`` functions, and the kernels of
   :class:`~symbp.codegen.numba_cuda.CudaEmitter` (``_k_z1``, ``_k_delta2``, ``_k_dW1``, ...);
-- ``_order``: the cpu target's shuffle of an epoch (an ``@njit`` function seeding Numba's
-  generator from ``(seed, epoch)`` exactly as the cpu ``train_epochs`` does), so both targets
-  visit the same minibatches;
+- ``_order``: the cpu target's shuffle of an epoch (the same ``@njit`` function, the same
+  generator seeded from ``(seed, epoch)``), so both targets visit the same minibatches;
 - ``DeviceModel``: parameters and optimizer state copied to the device once, work buffers
   allocated once per batch size, ``forward``, ``loss``, ``loss_and_grad`` (gradients copied back
   only when asked), ``step``, ``train_epochs`` (the whole data set copied once; the host launches
@@ -242,7 +241,8 @@ class CudaModuleBuilder(_ModuleBuilder):
             Line("t += 1"), Line(f"self._update({', '.join((*self.hyper, *self.t_arg))})"),
             Line("total += L")]
         epoch = [Line("epoch = start_epoch + e"),
-                 If("shuffle", [Line("order = cuda.to_device(_order(seed, epoch, n_total))")]),
+                 If("shuffle", [Line("_order(seed, epoch, order_h)"),
+                                Line("order = cuda.to_device(order_h)")]),
                  Line("total = 0.0"), For("s", "range(steps)", step),
                  Line("losses[e] = total / steps")]
         body = [Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
@@ -251,7 +251,8 @@ class CudaModuleBuilder(_ModuleBuilder):
                 Line("self._allocate(batch)"),
                 Comment(("one full batch is read in place, unshuffled, as on the cpu target",)),
                 Line("shuffle = batch < n_total"),
-                Line("order = None"), Line("self.xb, self.yb = x, y"),
+                Line("order = None"), Line("order_h = np.empty(n_total, dtype=np.int64)"),
+                Line("self.xb, self.yb = x, y"),
                 If("shuffle", [
                     Line(f"self.xb = cuda.device_array((batch, {p.sizes[0]}), "
                          f"dtype={self.np_dtype})"),

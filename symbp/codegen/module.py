@@ -8,12 +8,14 @@ Contract: :func:`generate_source` returns the text of one self-contained module 
   SymPy;
 - the stable scalar helpers the bodies call (only those), and ``_matmul`` (one BLAS gemm call)
   where a layer is big enough for BLAS;
-- internal passes ``_forward``, ``_loss``, ``_backward``, ``_update``, ``_all_finite``,
-  ``_order``; plain Python ``workspace_size`` and ``first_nonfinite``;
-- the public kernels ``forward``, ``loss``, ``loss_and_grad``, ``step`` and ``train_epochs``
-  (documented in ``docs/runtime.md``); ``forward``, ``loss`` and ``loss_and_grad`` allocate
-  their buffers once per call, ``step`` and ``train_epochs`` work in a flat array ``ws`` the
-  caller keeps (``workspace_size``).
+- internal passes ``_forward``, ``_loss``, ``_backward``, ``_update``, ``_all_finite``
+  (compiled without CPython wrappers: only compiled code calls them) and ``_order``; plain
+  Python ``workspace_size``, ``_grads`` and ``first_nonfinite``;
+- the public kernels (documented in ``docs/runtime.md``): compiled ``forward``, ``loss`` and
+  ``train_epochs``, which works in a flat array ``ws`` the caller keeps (``workspace_size``);
+  plain Python ``step`` and ``loss_and_grad``, which call ``train_epochs`` on one full batch
+  (flags ``UPDATE``, ``CHECK``). A Numba entry point re-optimises and re-emits every function
+  it calls, so one entry for the three training kernels cuts a cold start by a second.
 
 The same derivation, target and dtype always give the same bytes.
 """
@@ -34,6 +36,10 @@ from .numba_parallel import ParallelEmitter
 from .printer import HELPERS, LIGHT_HELPERS, NumbaPrinter, helpers_used, light_helper
 
 EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter, "cuda": CudaEmitter}
+
+#: the compiled functions of a cpu or parallel module that Python calls; the others (passes,
+#: helpers) only compiled code calls, and they get the emitter's ``internal`` decorator
+PUBLIC = frozenset({"forward", "loss", "train_epochs", "_order"})
 
 
 def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
@@ -89,21 +95,24 @@ def elementwise_source(functions: dict, dtype: str = "float64") -> str:
 
 
 def order_fn(decorator: str) -> FunctionDef:
-    """``_order(seed, epoch, n_total)``: the row order of one epoch, shared by the cpu, parallel
-    and cuda targets (and so by their results)."""
+    """``_order(seed, epoch, order)``: the row order of one epoch, written into ``order``;
+    shared by the cpu, parallel and cuda targets (and so by their results)."""
     mask = (1 << 48) - 1
-    return FunctionDef("_order", ("seed", "epoch", "n_total"), [
-        Line("order = np.arange(n_total)"),
+    return FunctionDef("_order", ("seed", "epoch", "order"), [
+        Line("n_total = order.size"),
+        For("i", "range(n_total)", [Line("order[i] = i")]),
         Line(f"state = ((seed * 1000003 + epoch) ^ 25214903917) & {mask}"),
         For("i", "range(n_total - 1, 0, -1)", [
             Line(f"state = (state * 25214903917 + 11) & {mask}"),
             Line("j = (state >> 17) % (i + 1)"),
-            Line("k = order[i]"), Line("order[i] = order[j]"), Line("order[j] = k")]),
-        Line("return order")], decorator,
-        "The row order of one epoch: a Fisher-Yates shuffle driven by the 48-bit linear\n"
-        "congruential generator of java.util.Random, seeded from (seed, epoch). The same\n"
-        "compiled or as plain Python (the low 48 bits survive int64 wrap-around); about two\n"
-        "seconds cheaper to compile than np.random.seed + np.random.permutation.")
+            Line("k = order[i]"), Line("order[i] = order[j]"), Line("order[j] = k")])],
+        decorator,
+        "Writes into order (an int64 array of n_total elements) the row order of one epoch:\n"
+        "a Fisher-Yates shuffle driven by the 48-bit linear congruential generator of\n"
+        "java.util.Random, seeded from (seed, epoch). The same compiled or as plain Python (the\n"
+        "low 48 bits survive int64 wrap-around); about two seconds cheaper to compile than\n"
+        "np.random.seed + np.random.permutation. The caller allocates order: np.arange would be\n"
+        "one more function to compile (~0.15 s).")
 
 
 def _pad8(n: int) -> int:
@@ -112,6 +121,9 @@ def _pad8(n: int) -> int:
 
 
 class _ModuleBuilder:
+    #: the arguments every public kernel takes last (the parallel target's block count)
+    _extra_args: tuple[str, ...] = ()
+
     def __init__(self, prog: Program, em: CpuEmitter, dtype: str, version: str):
         self.p, self.em, self.dtype, self.version = prog, em, dtype, version
         self.np_dtype = "np.float32" if dtype == "float32" else "np.float64"
@@ -139,13 +151,13 @@ class _ModuleBuilder:
         return [Line(f"{name} = np.empty({self._shape(self.p.buffers[name], rows)}, "
                      f"dtype={self.np_dtype})") for name in names]
 
-    def _views(self, names, rows: str = "n_rows", extra=(), end: bool = False) -> list:
-        """The buffers ``names`` (then the ``extra`` (name, cols) arrays of ``rows`` rows) as
-        views into the flat workspace ``ws`` (see ``_ws_size``), each starting on a 64-byte
-        boundary (a multiple of 8 elements); with ``end``, ``o`` is left past the last one."""
-        out = [Line("o = 0")]
-        entries = [self.p.buffers[name] for name in names] + \
-            [Buffer(name, cols) for name, cols in extra]
+    def _views(self, names, rows: str = "n_rows", end: bool = False, start: bool = True) -> list:
+        """The buffers ``names`` (or ``Buffer`` objects) as views into the flat workspace
+        ``ws`` (see ``_ws_size``), each starting on a 64-byte boundary (a multiple of 8
+        elements), from ``o = 0`` (with ``start``) or the current ``o``; with ``end``, ``o`` is
+        left past the last one."""
+        out = [Line("o = 0")] if start else []
+        entries = [name if isinstance(name, Buffer) else self.p.buffers[name] for name in names]
         for b in entries:
             n = b.cols if b.vector else (b.rows or 0) * b.cols
             size = f"{rows} * {b.cols}" if b.batched else str(n)
@@ -196,11 +208,13 @@ class _ModuleBuilder:
             body += self._finish_loss()
         args = self._args_used(body)
         head = [Line(f"n_rows = {first}.shape[0]")] if re.search(r"\bn_rows\b", render(body)) else []
-        return FunctionDef(name, args, head + body, self._decorator(body), doc)
+        return FunctionDef(name, args, head + body, self._decorator(body, name), doc)
 
-    def _decorator(self, body) -> str:
-        """The target's decorator where the body has a prange loop, else the serial one."""
-        return self.dec if "prange(" in render(body) else CpuEmitter.decorator
+    def _decorator(self, body, name: str) -> str:
+        """The target's decorator where the body has a prange loop, else the serial one; the
+        internal form for functions only compiled code calls (see ``PUBLIC``)."""
+        em = self.em if "prange(" in render(body) else CpuEmitter
+        return em.decorator if name in PUBLIC else em.internal
 
     def _finish_loss(self) -> list:
         out = []
@@ -216,7 +230,7 @@ class _ModuleBuilder:
         u = self.p.update
         body = self.em.emit(u)
         args = ("p", "g", *u.state, *u.hyper, *(("t",) if u.uses_t else ()))
-        return FunctionDef("_update", args, body, self._decorator(body),
+        return FunctionDef("_update", args, body, self._decorator(body, "_update"),
                            f"{self.p.optimizer} on one flat parameter p with gradient g, in place.")
 
     def _finite_fns(self) -> list[FunctionDef]:
@@ -224,7 +238,7 @@ class _ModuleBuilder:
         all_finite = FunctionDef("_all_finite", ("a",), [
             Line("ok = True"),
             For("i", "range(a.size)", [Line(f"ok &= abs(a[i]) < {inf}")]),
-            Line("return ok")], CpuEmitter.decorator,
+            Line("return ok")], CpuEmitter.internal,
             "True when every element of the flat array a is finite (nan compares false);\n"
             "an and-reduction, so the loop vectorises (one pass at memory speed).")
         return [all_finite]
@@ -287,8 +301,9 @@ class _ModuleBuilder:
         defs = [self.fwd, loss_fn, back, update, *finite, order_fn(CpuEmitter.decorator),
                 *kernels]
         ws_names = [b.name for b in p.forward_buffers + p.backward_buffers + p.grads]
-        defs = [replace(f, decorator=self._decorator(f.body)) for f in defs] + \
-            [self._ws_size(ws_names), self._diagnose(ws_names)]
+        defs = [replace(f, decorator=self._decorator(f.body, f.name)) for f in defs] + \
+            [*self._wrappers(self._extra_args), self._ws_size(ws_names),
+             self._grads_fn(), self._diagnose(ws_names)]
         mod = Module(self._doc(), imports, self._constants(), helpers + defs)
         if self.dtype == "float32":
             mod.imports.append("")
@@ -312,7 +327,7 @@ class _ModuleBuilder:
                 [b.name for b in p.grads])
 
     def _kernels(self, loss_fn: FunctionDef, back: FunctionDef) -> list[FunctionDef]:
-        """The public kernels: forward, loss, loss_and_grad, step, train_epochs."""
+        """The compiled public kernels: forward, loss, train_epochs."""
         p = self.p
         fbufs, bbufs, grads = self._buffer_names()
         params, state, hyper, t_arg, hyper_call = self._signature()
@@ -327,19 +342,16 @@ class _ModuleBuilder:
         loss = FunctionDef("loss", (*params, "x", "y"), [
             Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, self._fw_call(),
             self._call(loss_fn, assign="return ")], self.dec, "The loss L on (x, y).")
-        lag = FunctionDef("loss_and_grad", (*params, "x", "y"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs + bbufs + grads), *c_line,
-            self._fw_call(), self._call(back), Line(f"return L, {', '.join(grads)}")], self.dec,
-            "The loss and its gradient with respect to every parameter, at (x, y).")
-        step = FunctionDef("step", (*params, *state, "x", "y", *hyper, *t_arg, "ws"), [
-            Line("n_rows = x.shape[0]"), *self._views(fbufs + bbufs + grads), *c_line,
-            self._fw_call(), self._call(back), *self._updates(hyper_call), Line("return L")],
-            self.dec, "One optimizer step on (x, y), in place; returns the loss before the step.\n\n"
-            "ws: a flat work array of at least workspace_size(n_rows) elements of the dtype,\n"
-            "kept by the caller, so that a step allocates nothing (fresh buffers of a few MB\n"
-            "per call cost page faults as malloc returns them to the system).")
         train = self._train(params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call)
-        return [forward, loss, lag, step, train]
+        return [forward, loss, train]
+
+    def _gather_views(self) -> list:
+        """After the step's buffers: ``xs``, ``ys``, the minibatch rows gathered in the epoch's
+        order (none for one full batch, read in place: ``gb`` rows)."""
+        return [Line("gb = batch if shuffle else 0"),
+                *self._views([Buffer("xs", self.p.sizes[0]), Buffer("ys", self.p.sizes[-1])],
+                             "gb", start=False),
+                Line("xb = xs if shuffle else x"), Line("yb = ys if shuffle else y")]
 
     def _train(self, params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call):
         p = self.p
@@ -353,52 +365,108 @@ class _ModuleBuilder:
         core = [*gather, *([Line(f"c = {scale}")] if scale else []),
                 self._call_rows("_forward", self.fwd.args, rows),
                 self._call(back, rows, x="xb", y="yb")]
-        head = [*self._views(fbufs + bbufs + grads, "batch",
-                             (("xs", p.sizes[0]), ("ys", p.sizes[-1]))),
-                Line("xb = xs if shuffle else x"), Line("yb = ys if shuffle else y")]
+        head = [*self._views(fbufs + bbufs + grads, "batch", end=True), *self._gather_views()]
         return self._train_fn(params, state, hyper, t_arg, grads, head, core,
                               self._updates(hyper_call), (),
                               "ws: a flat work array of workspace_size(min(batch_size, n), "
-                              "train=True) elements.")
+                              "train=batch_size < n) elements.")
 
     def _train_fn(self, params, state, hyper, t_arg, grads, head, core, updates, extra_args,
                   ws_doc) -> FunctionDef:
         """``train_epochs``: the epoch and minibatch loops around a target's step ``core``
         (which leaves the loss in ``L`` and the gradients in their buffers); ``head`` sets up
-        the work-array views."""
+        the work-array views. Conditional expressions, not ``min``: each builtin overload
+        used is one more function for Numba to compile."""
         finite = [Line("finite = math.isfinite(L)")] + \
             [Line(f"finite = finite and _all_finite({g}.reshape(-1))") for g in grads]
         step_body = [
-            Line("start = s * batch"), Line("m = min(batch, n_total - start)"), *core,
-            *finite,
-            If("not finite", [Line("return t, epoch, s, float(L)")]),
-            Line("t += 1"), *updates, Line("total += L")]
+            Line("start = s * batch"),
+            Line("m = batch if batch < n_total - start else n_total - start"), *core,
+            If("flags & CHECK", [*finite, If("not finite", [Line("return t, epoch, s, float(L)")])]),
+            Line("t += 1"), If("flags & UPDATE", updates), Line("total += L")]
         epoch_body = [
             Line("epoch = start_epoch + e"),
-            If("shuffle", [Line("order = _order(seed, epoch, n_total)")]),
+            If("shuffle", [Line("_order(seed, epoch, order)")]),
             Line("total = 0.0"),
             For("s", "range(steps)", step_body),
             Line("losses[e] = total / steps")]
         body = [
-            Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
+            Line("n_total = x.shape[0]"),
+            Line("batch = batch_size if batch_size < n_total else n_total"),
             Line("steps = (n_total + batch - 1) // batch"),
             Comment(("one full batch: the mean gradient does not depend on the row order, "
                      "so the rows are", "read in place (no shuffle, no copy)")),
             Line("shuffle = batch < n_total"),
-            Line("order = np.arange(n_total)"),
             *head,
             For("e", "range(n_epochs)", epoch_body, comment="epochs: shuffle with a seed derived "
                 "from (seed, epoch), so resuming at any epoch is exact"),
             Line("return t, -1, -1, 0.0")]
         return FunctionDef(
             "train_epochs", (*params, *state, "x", "y", *hyper, "t", "batch_size", "n_epochs",
-                             "seed", "start_epoch", "losses", "ws", *extra_args), body, self.dec,
-            "Minibatch training, in place, for n_epochs epochs from start_epoch.\n\n"
+                             "seed", "start_epoch", "losses", "ws", "order", "flags",
+                             *extra_args), body, self.dec,
+            "Minibatch training, in place, for n_epochs epochs from start_epoch; also the one\n"
+            "compiled entry of step and loss_and_grad (one epoch of one full batch), so that a\n"
+            "model compiles its passes once, not once per entry point.\n\n"
             "Writes each epoch's mean minibatch loss to losses[e]. t counts optimizer steps;\n"
             f"{ws_doc}\n"
-            "Stops before the first update whose loss or gradients are not finite and\n"
-            "returns (t, epoch, step, loss), the step's buffers left in ws for\n"
-            "first_nonfinite; returns (t, -1, -1, 0.0) when every step was finite.")
+            "order: an int64 work array of n elements when batch_size < n (the epoch's row\n"
+            "order), else unused. flags: UPDATE applies the optimizer's update after each step\n"
+            "(without it the gradients of the last step stay in ws); CHECK stops before the\n"
+            "first update whose loss or gradients are not finite and returns\n"
+            "(t, epoch, step, loss), the step's buffers left in ws for first_nonfinite.\n"
+            "Returns (t, -1, -1, 0.0) when no step stopped it.")
+
+    def _wrappers(self, extra: tuple[str, ...] = ()) -> list[FunctionDef]:
+        """Plain Python ``step`` and ``loss_and_grad``: ``train_epochs`` on one full batch, so
+        that a cold start compiles one entry point (each compiled entry point re-optimises
+        and re-emits every pass it calls: ~0.5 s apiece for a small network)."""
+        p = self.p
+        params, state, hyper, t_arg, _ = self._signature()
+        _, _, grads = self._buffer_names()
+        ex = [*extra]
+        f32 = self.dtype == "float32"
+        defaults = [f"f32({float(v)!r})" if f32 else repr(float(v)) for _, v in p.hyper]
+        stand_in = [name for _ in p.update.state for name in params]
+        empty = If("n_rows == 0", [Line("raise ValueError('x has no rows')")])
+        ws_args = "n_rows" + "".join(f", False, {a}" for a in extra)
+        call = "train_epochs({})".format
+        lag = FunctionDef("loss_and_grad", (*params, "x", "y", *extra), [
+            Line("n_rows = x.shape[0]"), empty,
+            Line(f"ws = np.empty(workspace_size({ws_args}), dtype={self.np_dtype})"),
+            Line("losses = np.empty(1)"),
+            Comment(("no update: the parameters stand in for the optimizer state and the",
+                     "defaults for the hyper-parameters (neither is read)",)),
+            Line(call(", ".join([*params, *stand_in, "x", "y", *defaults, "0", "n_rows", "1",
+                                 "0", "0", "losses", "ws", "_NO_ORDER", "0", *ex]))),
+            Line(f"return (float(losses[0]), *_grads(ws, n_rows))")], None,
+            "The loss and its gradient with respect to every parameter, at (x, y): returns\n"
+            f"(L, {', '.join(grads)}), the gradients views into a fresh work array.")
+        t_val = "t - 1" if t_arg else "0"
+        ws_need = "workspace_size(n_rows" + "".join(f", nb={a}" for a in extra) + ")"
+        step = FunctionDef("step", (*params, *state, "x", "y", *hyper, *t_arg, "ws", *extra), [
+            Line("n_rows = x.shape[0]"), empty, Line("losses = np.empty(1)"),
+            Line(call(", ".join([*params, *state, "x", "y", *hyper, t_val, "n_rows", "1", "0",
+                                 "0", "losses", "ws", "_NO_ORDER", "UPDATE", *ex]))),
+            Line("return float(losses[0])")], None,
+            "One optimizer step on (x, y), in place; returns the loss before the step.\n\n"
+            f"ws: a flat work array of at least {ws_need} elements of the\n"
+            "dtype, kept by the caller, so that a step allocates nothing (fresh buffers of a\n"
+            "few MB per call cost page faults as malloc returns them to the system)."
+            + ("\nt: the step's number (1 for the first)." if t_arg else ""))
+        return [step, lag]
+
+    def _grads_fn(self) -> FunctionDef:
+        """Plain Python: the gradient views of a work array (``loss_and_grad``)."""
+        grads = [b.name for b in self.p.grads]
+        bufs = self.p.forward_buffers + self.p.backward_buffers
+        cols = tuple(b.cols for b in bufs if b.batched)
+        fixed = sum(_pad8(b.cols if b.vector else b.rows * b.cols) for b in bufs if not b.batched)
+        return FunctionDef("_grads", ("ws", "n_rows"), [
+            Line(f"o = sum((n_rows * c + 7) // 8 * 8 for c in {cols})"
+                 + (f" + {fixed}" if fixed else "")),
+            *self._views(grads, "n_rows", start=False), Line(f"return {', '.join(grads)}")],
+            None, "The gradients in the work array ws of a step on n_rows rows.")
 
     def _call_rows(self, name, args, rows) -> Line:
         batched = {b.name for b in self.p.forward_buffers + self.p.backward_buffers}
@@ -427,7 +495,7 @@ class _ModuleBuilder:
         pr = NumbaPrinter({"dtype": self.dtype})
         body = [Line(f"{s} = {pr.doprint(e)}") for s, e in locs]
         body.append(Line(f"return {pr.doprint(result)}"))
-        return FunctionDef(name, ("x",), body, CpuEmitter.decorator, h.doc)
+        return FunctionDef(name, ("x",), body, CpuEmitter.internal, h.doc)
 
     def _pow2(self) -> list[FunctionDef]:
         """``_pow2(k)``: 2**k for the light helpers. Plain Python (ldexp) where the module runs
@@ -516,4 +584,6 @@ class _ModuleBuilder:
                 ("OPTIMIZER", repr(p.optimizer)), ("STATE", repr(p.update.state)),
                 ("HYPER", repr(p.hyper)), ("USES_T", repr(p.update.uses_t)),
                 ("BLAS_MIN_WEIGHTS", repr(BLAS_MIN_WEIGHTS)),
-                ("QUANTITIES", repr(p.quantities))]
+                ("QUANTITIES", repr(p.quantities)),
+                ("UPDATE", "1  # train_epochs flags"), ("CHECK", "2"),
+                ("_NO_ORDER", "np.empty(0, dtype=np.int64)  # train_epochs on one full batch")]

@@ -21,7 +21,12 @@ class CpuEmitter:
     """Serial loops; see the module docstring."""
 
     target = "cpu"
-    decorator = "@njit(cache=True, error_model='numpy', fastmath={'contract'})"
+    #: the public kernels: called from Python, never as a first-class function (no C wrapper)
+    decorator = "@njit(cache=True, error_model='numpy', fastmath={'contract'}, no_cfunc_wrapper=True)"
+    #: functions only compiled code calls (passes, helpers): no CPython wrapper either. Each
+    #: wrapper is a function of its own to lower and optimise: ~0.1 s of a cold start in all.
+    internal = ("@njit(cache=True, error_model='numpy', fastmath={'contract'},\n"
+                "      no_cpython_wrapper=True, no_cfunc_wrapper=True)")
     imports = ("import math", "", "import numpy as np", "from numba import njit")
     #: rewrite sets for every scalar body (the vector set: exp and expm1 in plain arithmetic)
     sets = ("stable", "light", "vector")

@@ -15,5 +15,8 @@ class ParallelEmitter(CpuEmitter):
     """The cpu loops; the parallel decorator and ``prange`` import for the public kernels."""
 
     target = "parallel"
-    decorator = "@njit(cache=True, error_model='numpy', fastmath={'contract'}, parallel=True)"
+    decorator = ("@njit(cache=True, error_model='numpy', fastmath={'contract'}, parallel=True,\n"
+                 "      no_cfunc_wrapper=True)")
+    internal = ("@njit(cache=True, error_model='numpy', fastmath={'contract'}, parallel=True,\n"
+                "      no_cpython_wrapper=True, no_cfunc_wrapper=True)")
     imports = ("import math", "", "import numpy as np", "from numba import njit, prange")

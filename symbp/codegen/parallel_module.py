@@ -14,7 +14,8 @@ and plain-Python ``first_nonfinite``), except that
   (``dW = x_b^T delta_b``, ``db``) where the cpu target writes the whole, blocks 1..nb-1 into
   their rows of ``gall`` (nb - 1, GS); ``_reduce`` adds those in block order, then the L2 term
   once;
-- ``workspace_size(n_rows, train, nb)``: the cpu layout, then ``gall``.
+- ``workspace_size(n_rows, train, nb)``: the cpu layout with ``gall`` between the step's
+  buffers and the gathered minibatch rows.
 
 With ``nb == 1`` no parallel region is entered (one costs ~2 us; every ``prange`` sits in the
 ``else`` of an ``if nb == 1``, the update's and the L2 term's included: Numba's OpenMP workers
@@ -43,6 +44,8 @@ BLOCK = 1 << 14
 
 class ParallelBuilder(_ModuleBuilder):
     """See the module docstring."""
+
+    _extra_args = ("nb",)
 
     def __init__(self, prog, em, dtype, version):
         super().__init__(prog, em, dtype, version)
@@ -130,7 +133,7 @@ class ParallelBuilder(_ModuleBuilder):
             whole = [Line("lo = 0"), Line(f"hi = {n}"), *add]
             if n >= PAR_MIN_ELEMENTS:
                 loop = [If("nb == 1", whole, [For("blk", f"prange({-(-n // BLOCK)})", [
-                    Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"), *add])])]
+                    Line(f"lo = blk * {BLOCK}"), Line(f"hi = lo + {BLOCK} if lo + {BLOCK} < {n} else {n}"), *add])])]
             else:
                 loop = whole
             body += views + loop
@@ -153,7 +156,7 @@ class ParallelBuilder(_ModuleBuilder):
                 continue
             state = "".join(f", {s}_{name}.reshape(-1)[lo:hi]" for s in self.p.update.state)
             out.append(If("nb == 1", [whole], [For("blk", f"prange({-(-n // BLOCK)})", [
-                Line(f"lo = blk * {BLOCK}"), Line(f"hi = min(lo + {BLOCK}, {n})"),
+                Line(f"lo = blk * {BLOCK}"), Line(f"hi = lo + {BLOCK} if lo + {BLOCK} < {n} else {n}"),
                 Line(f"_update({name}.reshape(-1)[lo:hi], d{name}.reshape(-1)[lo:hi]{state}"
                      f"{hyper_call})")])]))
         return out
@@ -221,9 +224,6 @@ class ParallelBuilder(_ModuleBuilder):
         scale = self._scale()
         c_line = [Line(f"c = {scale}")] if scale else []
         out_name = p.resolve(p.output)
-        ls = Line("Ls = np.empty(nb, dtype=np.float64)")
-        gall = f"np.empty((nb - 1, {self.gsize}), dtype={self.np_dtype})"
-        no_order = Line("order = np.empty(0, dtype=np.int64)  # the rows in place, no gather")
         nb_doc = "\n\nnb: the number of row blocks, run in parallel (1: serial)."
         run_fw = Line(f"_run_forward({', '.join([*params, 'x', *fbufs, 'nb'])})")
         update_args = [*params, *grads, *state, *hyper, *t_arg, "nb"]
@@ -237,40 +237,25 @@ class ParallelBuilder(_ModuleBuilder):
             Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, run_fw,
             self._call(loss_fn, assign="L = "), *self._penalty(), Line("return L")], self.dec,
             "The loss L on (x, y); the forward pass in nb row blocks." + nb_doc)
-        lag = FunctionDef("loss_and_grad", (*params, "x", "y", "nb"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs + bbufs + grads),
-            Line(f"gall = {gall}"), *c_line, ls, no_order,
-            self._blocks_call("x", "y", "x", "y", "order", "n_rows"),
-            *self._reduce_call(), *self._penalty(), Line(f"return L, {', '.join(grads)}")],
-            self.dec, "The loss and its gradient with respect to every parameter, at (x, y)."
-            + nb_doc)
-        step = FunctionDef("step", (*params, *state, "x", "y", *hyper, *t_arg, "ws", "nb"), [
-            Line("n_rows = x.shape[0]"), *self._views(fbufs + bbufs + grads, end=True),
-            Line(f"gall = ws[o:o + (nb - 1) * {self.gsize}].reshape((nb - 1, {self.gsize}))"),
-            *c_line, ls, no_order,
-            self._blocks_call("x", "y", "x", "y", "order", "n_rows"),
-            *self._reduce_call(), *self._penalty(), update_call, Line("return L")], self.dec,
-            "One optimizer step on (x, y), in place; returns the loss before the step.\n\n"
-            "ws: a flat work array of at least workspace_size(n_rows, nb=nb) elements of the\n"
-            "dtype, kept by the caller." + nb_doc)
         train = self._train_blocks(params, state, hyper, t_arg, fbufs, bbufs, grads, update_call)
         return [self._reduce_fn(), self._run_forward(), self._run_blocks(back),
-                self._update_all(state, hyper, t_arg, hyper_call), forward, loss, lag, step, train]
+                self._update_all(state, hyper, t_arg, hyper_call), forward, loss, train]
 
     def _train_blocks(self, params, state, hyper, t_arg, fbufs, bbufs, grads, update_call):
-        p = self.p
         scale = self._scale("m")
-        core = [Line("nb = min(n_blocks, m)"), *([Line(f"c = {scale}")] if scale else []),
+        core = [Line("nb = n_blocks if n_blocks < m else m"),
+                *([Line(f"c = {scale}")] if scale else []),
                 Line("rows = order[start:start + m] if shuffle else order[:0]"),
                 self._blocks_call("x", "y", "xs", "ys", "rows", "m"),
                 *self._reduce_call(), *self._penalty()]
-        head = [*self._views(fbufs + bbufs + grads, "batch",
-                             (("xs", p.sizes[0]), ("ys", p.sizes[-1])), end=True),
-                Line(f"gall = ws[o:o + (n_blocks - 1) * {self.gsize}].reshape("
-                     f"(n_blocks - 1, {self.gsize}))"),
+        g = self.gsize
+        head = [*self._views(fbufs + bbufs + grads, "batch", end=True),
+                Line(f"gall = ws[o:o + (n_blocks - 1) * {g}].reshape((n_blocks - 1, {g}))"),
+                Line(f"o += (n_blocks - 1) * {g}"),
+                *self._gather_views(),
                 Line("Ls = np.empty(n_blocks, dtype=np.float64)")]
         return self._train_fn(params, state, hyper, t_arg, grads, head, core, [update_call],
                               ("n_blocks",),
-                              "ws: a flat work array of workspace_size(min(batch_size, n), True, "
-                              "n_blocks)\nelements; each step runs on min(n_blocks, its rows) "
-                              "row blocks in parallel.")
+                              "ws: a flat work array of workspace_size(min(batch_size, n), "
+                              "batch_size < n,\nn_blocks) elements; each step runs on "
+                              "min(n_blocks, its rows) row blocks in parallel.")
