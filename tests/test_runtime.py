@@ -501,6 +501,54 @@ def test_matmul_computes_what_np_dot_computes_for_every_layout():
     assert np.allclose(out, big[:, ::2] @ big[:5, :3], rtol=1e-13)
 
 
+def test_view_is_the_same_view_compiled_and_in_python():
+    """_view(a, o, shape): elements o.. of a C-contiguous array as an array of shape, sharing
+    its memory (writes go through), compiled (the intrinsic) and in plain Python; anything but
+    a C-contiguous array is refused with a message, not read as if it were one."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    module = model("digits_softmax")[1].module
+    views = {"compiled": njit(lambda a, o, shape: module._view(a, o, shape)),
+             "python": module._view_py}
+    for kind, view in views.items():
+        for dtype in (np.float64, np.float32):
+            base = np.arange(40, dtype=dtype).reshape(5, 8)
+            v = view(base, 3, (4, 2))
+            assert v.shape == (4, 2) and v.flags.c_contiguous and v.dtype == dtype, kind
+            assert np.array_equal(v, np.arange(3, 11, dtype=dtype).reshape(4, 2)), kind
+            v[1, 1] = -1.0
+            assert base[0, 6] == -1.0, kind  # the same memory
+            flat = view(base, 0, base.size)
+            assert flat.shape == (40,) and np.shares_memory(flat, base), kind
+    with pytest.raises(TypingError, match="takes a C-contiguous array"):
+        views["compiled"](np.asfortranarray(np.ones((3, 2))), 0, 6)
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        views["python"](np.ones((3, 4))[:, ::2], 0, 6)
+
+
+def test_train_epochs_checks_its_work_arrays_sizes():
+    """The compiled views check no bounds, so train_epochs checks ws and order once: a
+    short one is a ValueError, never a read or write past its end."""
+    d, m = model("seed000_sigmoid_mse")
+    mod = m.module
+    X, Y = cu.data(d.spec, n=10)
+    p = [m.init_params(0)[k] for k in m.param_names]
+    losses = np.empty(1)
+
+    def run(ws, order, batch):
+        return mod.train_epochs(*p, X, Y, 0.1, 0, batch, 1, 0, 0, losses, ws, order, mod.UPDATE)
+
+    need = mod.workspace_size(4, True)
+    run(np.empty(need), np.empty(10, np.int64), 4)  # exactly enough
+    with pytest.raises(ValueError, match="ws is shorter than workspace_size"):
+        run(np.empty(need - 1), np.empty(10, np.int64), 4)
+    with pytest.raises(ValueError, match="order needs one element per row"):
+        run(np.empty(need), np.empty(9, np.int64), 4)
+    with pytest.raises(ValueError, match="ws is shorter than workspace_size"):
+        run(np.empty(mod.workspace_size(10) - 1), mod._NO_ORDER, 10)  # one full batch
+
+
 def test_blas_threads_policy_follows_the_size_of_the_products(monkeypatch):
     """cpu: one BLAS thread for small products (64x64 weights x 100 rows), the library's own
     count for big ones (x 4096 rows) and no BLAS handling without BLAS layers (2-5-1);

@@ -132,7 +132,7 @@ class CpuEmitter:
         flat = {g.out, *(t.buffer for t, _ in rest)}
         assigns = [(Ref(f"{t.buffer}_f", "flat"), e.subs(z, zf)) for t, e in rest]
         hoisted, body = self.block(assigns, {zf: Ref(f"{g.out}_f", "flat")})
-        views = [Line(f"{b}_f = {b}.reshape(-1)") for b in sorted(flat)]
+        views = [Line(f"{b}_f = _view({b}, 0, {b}.size)") for b in sorted(flat)]
         return [(Ref(g.out), z_expr)], [*views, *hoisted, For(
             "i", f"range({g.out}_f.size)", body)]
 
@@ -152,7 +152,7 @@ class CpuEmitter:
             return [For("n", "range(n_rows)", self._row_max(s.z, s.cols) + [
                         For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] = {s.z}[n, k] - m")])],
                         comment=s.comment),
-                    Line(f"{s.yhat}_f = {s.yhat}.reshape(-1)"),
+                    Line(f"{s.yhat}_f = _view({s.yhat}, 0, {s.yhat}.size)"),
                     For("i", f"range({s.yhat}_f.size)",
                         [Line(e[-1]), Line(f"{s.yhat}_f[i] = e")]),
                     For("n", "range(n_rows)", norm)]

@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from .code import Comment, For, FunctionDef, If, Line
 from .lower import WeightGrad
-from .module import _ModuleBuilder, _pad8
+from .module import _ModuleBuilder, _pad8, flat
 
 #: Gradients and parameters of at least this many elements are reduced and updated in blocks of
 #: BLOCK elements inside ``prange``; smaller ones in one serial loop.
@@ -65,7 +65,7 @@ class ParallelBuilder(_ModuleBuilder):
         if self.full.penalty is None:
             return []
         coef, weights = self.full.penalty
-        terms = " + ".join(f"np.dot({w}.reshape(-1), {w}.reshape(-1))" for w in weights)
+        terms = " + ".join(f"np.dot({flat(w)}, {flat(w)})" for w in weights)
         return [Line(f"L += {self.em.lit(coef)} * ({terms})")]
 
     def _block_args(self, fn: FunctionDef, rows: str, x: str, y: str, grads: dict) -> str:
@@ -94,7 +94,7 @@ class ParallelBuilder(_ModuleBuilder):
             for b, off, n in self.layout:
                 shape = f"({b.cols},)" if b.vector else f"({b.rows}, {b.cols})"
                 block.append(Line(f"{b.name}_b = {b.name} if b == 0 else "
-                                  f"gall[b - 1][{off}:{off + n}].reshape({shape})"))
+                                  f"_view(gall[b - 1], {off}, {shape})"))
                 views[b.name] = f"{b.name}_b"
         sl = f"[:{rows}]" if rows != "n_rows" else ""
         for fn, assign in calls:
@@ -119,17 +119,17 @@ class ParallelBuilder(_ModuleBuilder):
     def _reduce_fn(self) -> FunctionDef:
         body = []
         for b, off, n in self.layout:
-            flat = f"{b.name}_f"
+            fv = f"{b.name}_f"
             add = [For("k", "range(nb - 1)", [For("i", "range(lo, hi)", [
-                Line(f"{flat}[i] += gall[k, {off} + i]")])])]
+                Line(f"{fv}[i] += gall[k, {off} + i]")])])]
             if b.name in self.decay:
                 coef, w = self.decay[b.name]
                 add.append(For("i", "range(lo, hi)", [
-                    Line(f"{flat}[i] += {self.em.lit(coef)} * {w}_f[i]")]))
-            views = [Line(f"{flat} = {b.name}.reshape(-1)")]
+                    Line(f"{fv}[i] += {self.em.lit(coef)} * {w}_f[i]")]))
+            views = [Line(f"{fv} = {flat(b.name)}")]
             if b.name in self.decay:
                 w = self.decay[b.name][1]
-                views.append(Line(f"{w}_f = {w}.reshape(-1)"))
+                views.append(Line(f"{w}_f = {flat(w)}"))
             whole = [Line("lo = 0"), Line(f"hi = {n}"), *add]
             if n >= PAR_MIN_ELEMENTS:
                 loop = [If("nb == 1", whole, [For("blk", f"prange({-(-n // BLOCK)})", [
@@ -149,15 +149,15 @@ class ParallelBuilder(_ModuleBuilder):
         sizes = {b.name[1:]: n for b, _, n in self.layout}
         for name in self.p.params:
             n = sizes[name]
-            state = "".join(f", {s}_{name}.reshape(-1)" for s in self.p.update.state)
-            whole = Line(f"_update({name}.reshape(-1), d{name}.reshape(-1){state}{hyper_call})")
+            state = "".join(f", {flat(f'{s}_{name}')}" for s in self.p.update.state)
+            whole = Line(f"_update({flat(name)}, {flat('d' + name)}{state}{hyper_call})")
             if n < PAR_MIN_ELEMENTS:
                 out.append(whole)
                 continue
-            state = "".join(f", {s}_{name}.reshape(-1)[lo:hi]" for s in self.p.update.state)
+            state = "".join(f", _view({s}_{name}, lo, hi - lo)" for s in self.p.update.state)
             out.append(If("nb == 1", [whole], [For("blk", f"prange({-(-n // BLOCK)})", [
                 Line(f"lo = blk * {BLOCK}"), Line(f"hi = lo + {BLOCK} if lo + {BLOCK} < {n} else {n}"),
-                Line(f"_update({name}.reshape(-1)[lo:hi], d{name}.reshape(-1)[lo:hi]{state}"
+                Line(f"_update(_view({name}, lo, hi - lo), _view(d{name}, lo, hi - lo){state}"
                      f"{hyper_call})")])]))
         return out
 
@@ -250,7 +250,7 @@ class ParallelBuilder(_ModuleBuilder):
                 *self._reduce_call(), *self._penalty()]
         g = self.gsize
         head = [*self._views(fbufs + bbufs + grads, "batch", end=True),
-                Line(f"gall = ws[o:o + (n_blocks - 1) * {g}].reshape((n_blocks - 1, {g}))"),
+                Line(f"gall = _view(ws, o, (n_blocks - 1, {g}))"),
                 Line(f"o += (n_blocks - 1) * {g}"),
                 *self._gather_views(),
                 Line("Ls = np.empty(n_blocks, dtype=np.float64)")]
