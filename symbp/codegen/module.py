@@ -86,7 +86,8 @@ def elementwise_source(functions: dict, dtype: str = "float64") -> str:
                                 CpuEmitter.decorator, f"out[i] = {expr} for every i."))
     names = b._helper_closure(em.helpers)
     helpers = [b._helper(n) for n in (*HELPERS, *LIGHT_HELPERS) if n in names]
-    imports, jit_defs = jit_helpers(b, list(em.imports), {"_pow2": bool(names & set(LIGHT_HELPERS))})
+    light = bool(names & set(LIGHT_HELPERS))
+    imports, jit_defs = jit_helpers(b, list(em.imports), {"_pow2": light})
     helpers[:0] = jit_defs
     if dtype == "float32":
         imports += ["", "f32 = np.float32"]
@@ -122,12 +123,12 @@ def jit_helpers(builder, imports: list[str], wanted: dict) -> tuple[list[str], l
     if not names:
         return imports, []
     defs = [d for n in names for d in getattr(builder, n)()]
-    at = next(i for i, line in enumerate(imports) if line.startswith("from numba import"))
+    head = "from numba import "
+    at = next(i for i, line in enumerate(imports) if line.startswith(head))
+    numba_names = {*imports[at][len(head):].split(", "), "config", "types"}
     core = sorted({"cgutils"} if {"_matmul", "_view"} & set(names) else set())
     imports[at:at + 1] = [
-        "from llvmlite import ir",
-        "from numba import " + ", ".join(sorted({*imports[at][len("from numba import "):].split(", "),
-                                                 "config", "types"})),
+        "from llvmlite import ir", head + ", ".join(sorted(numba_names)),
         *([f"from numba.core import {', '.join(core)}"] if core else []),
         *(["from numba.core.errors import TypingError",
             "from numba.core.imputils import impl_ret_borrowed"] if "_view" in names else []),
@@ -220,7 +221,8 @@ class _ModuleBuilder:
                 f"not np.isfinite({buf}{'[:m]' if buf in batched else ''}).all()"
             checks.append(If(test, [Line(f"return {code}")]))
         return FunctionDef("first_nonfinite", ("ws", "batch", "m", "L"),
-                           [*self._views(names, "batch", compiled=False), *checks, Line("return -1")], None,
+                           [*self._views(names, "batch", compiled=False), *checks,
+                            Line("return -1")], None,
                            "Index in QUANTITIES of the first non-finite quantity of the step that\n"
                            "train_epochs stopped at (its work array ws for batch rows, m of them\n"
                            "used; L its loss), or -1.")
@@ -554,7 +556,8 @@ class _ModuleBuilder:
         compile time per module; a call is as fast (three products: 0.59 against 0.67 us)."""
         msg = "'_matmul: the operand shapes do not match, or a dimension passes 2**31 - 1'"
         codegen = FunctionDef("codegen", ("context", "builder", "sig", "args"), [
-            If("not blas", [Line("return context.compile_internal(builder, _matmul_py, sig, args)")]),
+            If("not blas",
+               [Line("return context.compile_internal(builder, _matmul_py, sig, args)")]),
             Line("ensure_blas()"),
             Line("x, y, o = [context.make_array(t)(context, builder, v) "
                  "for t, v in zip(sig.args, args)]"),
