@@ -16,6 +16,7 @@ block right before it), which is the figure to quote. The modules must be of the
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import statistics
 import sys
@@ -30,12 +31,15 @@ import numpy as np  # noqa: E402
 from benchmarks.configs import get_config, init_params, make_data  # noqa: E402
 
 
-def load(path: str, tag: str):
-    """Import a generated module file under a stable name (Numba's cache keys on it)."""
+def load(path: str):
+    """Import a generated module file under a name that is the same for the same file in every
+    run, whichever side it is on: Numba's cache is kept next to the file and its entries
+    import the module by that name."""
     p = Path(path)
     if not p.is_file():
         raise SystemExit(f"{path}: no such file; expected a module from `symbp codegen`")
-    name = f"symbp_ab_{tag}_{''.join(c if c.isalnum() else '_' for c in p.stem)}"
+    digest = hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]
+    name = f"symbp_ab_{''.join(c if c.isalnum() else '_' for c in p.stem)}_{digest}"
     spec = importlib.util.spec_from_file_location(name, p)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -63,7 +67,7 @@ def main(argv=None) -> None:
     from threadpoolctl import threadpool_limits
 
     cfg, dt = get_config(args.config), np.dtype(args.dtype)
-    mods = [load(args.old, "a"), load(args.new, "b")]
+    mods = [load(args.old), load(args.new)]
     if tuple(mods[0].SIZES) != tuple(mods[1].SIZES) or tuple(mods[0].SIZES) != cfg.sizes:
         raise SystemExit(f"the modules' sizes {mods[0].SIZES} / {mods[1].SIZES} are not config "
                          f"{args.config}'s {cfg.sizes}")

@@ -6,7 +6,9 @@ The parallel target runs each call on ``nb`` blocks of rows, one a thread, and t
 that threshold: for tanh networks d-d-10 (softmax cross-entropy) and batch sizes from 16 to 256,
 the time per step of ``train_epochs`` (full batch, many steps per call) on 1 block and on each
 block count up to the thread count, in alternating timed blocks in one process (BLAS held on
-one thread, as the runtime holds it where it splits the rows).
+one thread, as the runtime holds it where it splits the rows), each after ``SETTLE`` s idle
+(without it, the threads of one block's pool still spinning slowed the next block's by up to
+1.5x, and the comparison followed the order of the blocks).
 
     python benchmarks/parallel_blocks.py [--widths 8,16,32,64] [--batches 16,64,256]
                                          [--dtype float64] [--rounds 15]
@@ -28,6 +30,10 @@ if __package__ in (None, ""):          # run as a script: make `symbp` importabl
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+
+
+#: seconds of idle before each timed block: longer than OpenBLAS's and OpenMP's spin-waits
+SETTLE = 0.3
 
 
 def spec(width: int) -> str:
@@ -66,7 +72,8 @@ def main(argv=None) -> None:
             counts = range(1, threads + 1)
             ws = {nb: np.empty(mod.workspace_size(batch, True, nb), dt) for nb in counts}
 
-            def run(nb: int, n: int) -> float:
+            def run(nb: int, n: int, settle: float = 0.0) -> float:
+                time.sleep(settle)
                 t = time.perf_counter()
                 mod.train_epochs(*args_p, X, Y, dt.type(0.0), 0, batch, n, 0, 0, np.empty(n),
                                  ws[nb], mod._NO_ORDER, mod.UPDATE | mod.CHECK, nb)
@@ -77,11 +84,14 @@ def main(argv=None) -> None:
                     run(nb, 2)
                 n = max(10, int(0.02 / max(run(1, 20) * 1e-6, 1e-9)))
             times = {nb: [] for nb in (*counts, "blas")}
+            # each timed block starts after SETTLE s idle: a thread pool still spinning from the
+            # block before (OpenBLAS's after a threaded product, Numba's after a parallel
+            # region) would take a core from this one
             for _ in range(args.rounds):
                 with blas_single_threaded():
                     for nb in counts:
-                        times[nb].append(run(nb, n))
-                times["blas"].append(run(1, n))  # 1 block, BLAS on its own threads
+                        times[nb].append(run(nb, n, SETTLE))
+                times["blas"].append(run(1, n, SETTLE))  # 1 block, BLAS on its own threads
             base = statistics.median(times[1])
             row = f"{f'{width}-{width}-10':>12} {batch:>6} {batch * m._macs:>9} {base:>9.1f}"
             for nb in (*counts[1:], "blas"):
