@@ -160,4 +160,18 @@ def test_ab_kernels_names_a_missing_or_wrong_module(tmp_path):
         ab_kernels.main([str(tmp_path / "old.py"), str(tmp_path / "new.py")])
     (tmp_path / "cuda.py").write_text("TARGET = 'cuda'\n")
     with pytest.raises(SystemExit, match="not a cpu or parallel module"):
-        ab_kernels.load(str(tmp_path / "cuda.py"), "t")
+        ab_kernels.load(str(tmp_path / "cuda.py"))
+
+
+def test_ab_kernels_names_a_module_by_its_file_not_its_side(tmp_path):
+    """Numba's cache next to a module file imports the module by the name it was compiled
+    under, so the same file gets the same name on either side, and two files of one stem in
+    different folders get different names."""
+    from benchmarks import ab_kernels
+
+    paths = [tmp_path / side / "kernels.py" for side in ("old", "new")]
+    for p in paths:
+        p.parent.mkdir()
+        p.write_text("workspace_size = None\n")
+    first, again, other = (ab_kernels.load(str(p)) for p in (paths[0], paths[0], paths[1]))
+    assert first.__name__ == again.__name__ != other.__name__
