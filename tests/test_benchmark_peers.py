@@ -175,3 +175,13 @@ def test_ab_kernels_names_a_module_by_its_file_not_its_side(tmp_path):
         p.write_text("workspace_size = None\n")
     first, again, other = (ab_kernels.load(str(p)) for p in (paths[0], paths[0], paths[1]))
     assert first.__name__ == again.__name__ != other.__name__
+
+
+def test_ab_compile_names_a_missing_or_wrong_module(tmp_path):
+    from benchmarks import ab_compile
+
+    with pytest.raises(SystemExit, match="no such file"):
+        ab_compile.main([str(tmp_path / "old.py"), str(tmp_path / "new.py")])
+    (tmp_path / "cuda.py").write_text("TARGET = 'cuda'\n")
+    with pytest.raises(SystemExit, match="not a cpu or parallel module"):
+        ab_compile.main([str(tmp_path / "cuda.py"), str(tmp_path / "cuda.py")])

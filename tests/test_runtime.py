@@ -527,6 +527,28 @@ def test_view_is_the_same_view_compiled_and_in_python():
         views["python"](np.ones((3, 4))[:, ::2], 0, 6)
 
 
+def test_rows_is_a_row_slice_compiled_and_in_python():
+    """_rows(a, lo, hi) is a[lo:hi], a view, for C, F and strided arrays and 1-d ones,
+    compiled (the intrinsic) and in plain Python."""
+    from numba import njit
+
+    module = model("digits_softmax")[1].module
+    rows = {"compiled": njit(lambda a, lo, hi: module._rows(a, lo, hi)),
+            "python": module._rows_py}
+    base = np.arange(60.0).reshape(6, 10)
+    arrays = {"C": base.copy(), "F": np.asfortranarray(base), "strided": base.copy()[:, ::3],
+              "1-d": np.arange(7.0)}
+    for kind, f in rows.items():
+        for name, a in arrays.items():
+            for lo, hi in ((0, a.shape[0]), (1, 4), (2, 2)):
+                got = f(a, lo, hi)
+                assert got.shape == a[lo:hi].shape and np.array_equal(got, a[lo:hi]), (kind, name)
+                assert got.flags.c_contiguous == a[lo:hi].flags.c_contiguous, (kind, name)
+                if hi > lo:
+                    got[0] = -1.0
+                    assert np.all(a[lo] == -1.0), (kind, name)  # the same memory
+
+
 def test_train_epochs_checks_its_work_arrays_sizes():
     """The compiled views check no bounds, so train_epochs checks ws and order once: a
     short one is a ValueError, never a read or write past its end."""

@@ -126,16 +126,26 @@ def jit_helpers(builder, imports: list[str], wanted: dict) -> tuple[list[str], l
     head = "from numba import "
     at = next(i for i, line in enumerate(imports) if line.startswith(head))
     numba_names = {*imports[at][len(head):].split(", "), "config", "types"}
-    core = sorted({"cgutils"} if {"_matmul", "_view"} & set(names) else set())
+    views = {"_view", "_rows"} & set(names)
+    core = sorted({"cgutils"} if {"_matmul", *views} else set())
     imports[at:at + 1] = [
         "from llvmlite import ir", head + ", ".join(sorted(numba_names)),
         *([f"from numba.core import {', '.join(core)}"] if core else []),
         *(["from numba.core.errors import TypingError",
-            "from numba.core.imputils import impl_ret_borrowed"] if "_view" in names else []),
+            "from numba.core.imputils import impl_ret_borrowed"] if views else []),
         "from numba.extending import intrinsic",
-        *(["from numba.np.arrayobj import populate_array"] if "_view" in names else []),
+        *(["from numba.np.arrayobj import populate_array"] if views else []),
         *(["from numba.np.linalg import call_xxgemm, ensure_blas"] if "_matmul" in names else [])]
     return imports, [*defs, builder._bind(names)]
+
+
+def row_slice(name: str, rows: str) -> str:
+    """Source text, in compiled code, of rows ``rows`` (``"[lo:hi]"``, ``"[:m]"``, or ``""``:
+    all) of the batched array ``name``: a ``_rows`` view."""
+    if not rows:
+        return name
+    lo, hi = rows[1:-1].split(":")
+    return f"_rows({name}, {lo or 0}, {hi})"
 
 
 def flat(name: str) -> str:
@@ -278,7 +288,7 @@ class _ModuleBuilder:
 
     # -- public kernels ---------------------------------------------------------------------------
     def _fw_call(self, x: str = "x", rows: str = "") -> Line:
-        args = [a + rows if a not in self.p.params and a != "x" else (x + rows if a == "x" else a)
+        args = [a if a in self.p.params else row_slice(x if a == "x" else a, rows)
                 for a in self.fwd.args]
         return Line(f"_forward({', '.join(args)})")
 
@@ -288,13 +298,13 @@ class _ModuleBuilder:
         args = []
         for a in fn.args:
             if a == "x":
-                args.append(x + rows)
+                args.append(row_slice(x, rows))
             elif a == "y":
-                args.append(y + rows)
+                args.append(row_slice(y, rows))
             elif a == "c":
                 args.append(c)
             elif a in batched:
-                args.append(a + rows)
+                args.append(row_slice(a, rows))
             else:
                 args.append(a)
         return Line(f"{assign}{fn.name}({', '.join(args)})")
@@ -318,7 +328,8 @@ class _ModuleBuilder:
         kernels = self._kernels(loss_fn, back)
         names = self._helper_closure(em.helpers)
         helpers = [self._helper(name) for name in (*HELPERS, *LIGHT_HELPERS) if name in names]
-        jit = {"_matmul": em.blas, "_pow2": bool(names & set(LIGHT_HELPERS)), "_view": True}
+        jit = {"_matmul": em.blas, "_pow2": bool(names & set(LIGHT_HELPERS)), "_view": True,
+               "_rows": True}
         imports, jit_defs = jit_helpers(self, list(em.imports), jit)
         helpers[:0] = jit_defs
         defs = [self.fwd, loss_fn, back, update, *finite, order_fn(CpuEmitter.decorator),
@@ -499,8 +510,8 @@ class _ModuleBuilder:
 
     def _call_rows(self, name, args, rows) -> Line:
         batched = {b.name for b in self.p.forward_buffers + self.p.backward_buffers}
-        out = [("xb" + rows if a == "x" else "yb" + rows if a == "y" else
-                a + rows if a in batched else a) for a in args]
+        out = [(row_slice("xb", rows) if a == "x" else row_slice("yb", rows) if a == "y" else
+                row_slice(a, rows) if a in batched else a) for a in args]
         return Line(f"{name}({', '.join(out)})")
 
     def _helper_def(self, name: str):
@@ -634,6 +645,40 @@ class _ModuleBuilder:
                 codegen, Line("return ret(a, o, shape), codegen")], "@intrinsic",
                 "_view compiled: the array struct filled in (no reshape to compile; no bounds\n"
                 "check: the caller checks them once).")]
+
+    @staticmethod
+    def _rows() -> list[FunctionDef]:
+        """``_rows(a, lo, hi)``: rows ``lo:hi`` of an array, a view (``a[lo:hi]``), for the
+        batched buffers and inputs the passes get. Plain Python: the slice. Compiled: an
+        intrinsic that moves the data pointer and sets the row count, where a Numba slice
+        compiles its bounds handling at each of ~15 call sites (0.1-0.2 s of a cold start).
+        It checks no bounds: its callers pass rows of their own buffers."""
+        codegen = FunctionDef("codegen", ("context", "builder", "sig", "args"), [
+            Line("src = context.make_array(a)(context, builder, args[0])"),
+            Line("start, stop = [context.cast(builder, v, t, types.intp) "
+                 "for v, t in zip(args[1:], (lo, hi))]"),
+            Line("dims = cgutils.unpack_tuple(builder, src.shape, a.ndim)"),
+            Line("strides = cgutils.unpack_tuple(builder, src.strides, a.ndim)"),
+            Line("data = cgutils.pointer_add(builder, src.data, builder.mul(start, strides[0]))"),
+            Line("view = context.make_array(ret)(context, builder)"),
+            Line("populate_array(view, data=data, shape=[builder.sub(stop, start), *dims[1:]], "
+                 "strides=strides, itemsize=src.itemsize, meminfo=src.meminfo, "
+                 "parent=src.parent)"),
+            Line("return impl_ret_borrowed(context, builder, ret, view._getvalue())")])
+        return [
+            FunctionDef("_rows_py", ("a", "lo", "hi"), [Line("return a[lo:hi]")], None,
+                        "Rows lo:hi of the array a (a view)."),
+            FunctionDef("_rows_jit", ("typingctx", "a", "lo", "hi"), [
+                Line("ints = isinstance(lo, types.Integer) and isinstance(hi, types.Integer)"),
+                If("not (isinstance(a, types.Array) and ints)", [
+                    Line("got = f'{a}; {lo}; {hi}'"),
+                    Line("raise TypingError('_rows(a, lo, hi) takes an array and two ints: got ' "
+                         "+ got)")]),
+                Comment(("rows of a C-contiguous array are C-contiguous; of any other, not",)),
+                Line("ret = a if a.layout == 'C' else a.copy(layout='A')"),
+                codegen, Line("return ret(a, lo, hi), codegen")], "@intrinsic",
+                "_rows compiled: the data pointer moved lo rows on, hi - lo rows (no bounds\n"
+                "check: the callers pass rows of their own buffers).")]
 
     @staticmethod
     def _bind(names) -> If:

@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from .code import Comment, For, FunctionDef, If, Line
 from .lower import WeightGrad
-from .module import _ModuleBuilder, _pad8, flat
+from .module import _ModuleBuilder, _pad8, flat, row_slice
 
 #: Gradients and parameters of at least this many elements are reduced and updated in blocks of
 #: BLOCK elements inside ``prange``; smaller ones in one serial loop.
@@ -73,9 +73,9 @@ class ParallelBuilder(_ModuleBuilder):
         out = []
         for a in fn.args:
             if a in ("x", "y"):
-                out.append((x if a == "x" else y) + rows)
+                out.append(row_slice(x if a == "x" else y, rows))
             elif a in batched:
-                out.append(a + rows)
+                out.append(row_slice(a, rows))
             else:
                 out.append(grads.get(a, a))
         return ", ".join(out)
