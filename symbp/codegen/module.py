@@ -7,9 +7,10 @@ Contract: :func:`generate_source` returns the text of one self-contained module 
   (``SIZES``, ``PARAMS``, ``QUANTITIES``, ...) that let the runtime use a cached module without
   SymPy;
 - the stable scalar helpers the bodies call (only those); ``_view`` (a view of part of an array:
-  the work-array buffers, flat views), ``_matmul`` (one BLAS gemm call) where a layer is big
-  enough for BLAS and ``_pow2`` (for the light helpers): each an intrinsic in compiled code, a
-  plain-Python function where the module runs with Numba's JIT disabled (``_bind``);
+  the work-array buffers, flat views), ``_rows`` (rows ``lo:hi`` of an array), ``_matmul`` (one
+  BLAS gemm call) where a layer is big enough for BLAS and ``_pow2`` (for the light helpers):
+  each an intrinsic in compiled code, a plain-Python function where the module runs with
+  Numba's JIT disabled (``_bind``);
 - internal passes ``_forward``, ``_loss``, ``_backward``, ``_update``, ``_all_finite``
   (compiled without CPython wrappers: only compiled code calls them) and ``_order``; plain
   Python ``workspace_size``, ``_grads`` and ``first_nonfinite``;
