@@ -521,6 +521,10 @@ def test_view_is_the_same_view_compiled_and_in_python():
             assert base[0, 6] == -1.0, kind  # the same memory
             flat = view(base, 0, base.size)
             assert flat.shape == (40,) and np.shares_memory(flat, base), kind
+    frozen = np.arange(6.0)
+    frozen.flags.writeable = False
+    for kind, view in views.items():  # a view of a read-only array is read-only
+        assert not view(frozen, 0, (2, 3)).flags.writeable, kind
     with pytest.raises(TypingError, match="takes a C-contiguous array"):
         views["compiled"](np.asfortranarray(np.ones((3, 2))), 0, 6)
     with pytest.raises(ValueError, match="not C-contiguous"):
@@ -569,6 +573,58 @@ def test_train_epochs_checks_its_work_arrays_sizes():
         run(np.empty(need), np.empty(9, np.int64), 4)
     with pytest.raises(ValueError, match="ws is shorter than workspace_size"):
         run(np.empty(mod.workspace_size(10) - 1), mod._NO_ORDER, 10)  # one full batch
+    # plain Python: the view itself refuses to reach past the end
+    with pytest.raises(ValueError, match="elements 8 to 18 of an array of 12"):
+        mod._view_py(np.zeros(12), 8, (2, 5))
+
+
+def test_kernels_refuse_arguments_their_loops_would_read_past():
+    """Called directly (the runtime checks these before), the compiled kernels refuse x and y
+    of the wrong width, a y with other rows than x, counts below 1 and a short losses array
+    with a ValueError; a read-only work array is refused at compile time and left as it was."""
+    from numba.core.errors import TypingError
+
+    d, m = model("seed000_sigmoid_mse")
+    mod = m.module
+    X, Y = cu.data(d.spec, n=10)
+    p = [m.init_params(0)[k] for k in m.param_names]
+    ws, order = np.zeros(mod.workspace_size(4, True)), np.empty(10, np.int64)
+
+    def run(x=X, y=Y, batch=4, losses=None, work=ws):
+        losses = np.empty(1) if losses is None else losses
+        return mod.train_epochs(*p, x, y, 0.1, 0, batch, 1, 0, 0, losses, work, order,
+                                mod.UPDATE)
+
+    with pytest.raises(ValueError, match="y needs the rows of x"):
+        run(y=Y[:9])
+    with pytest.raises(ValueError, match="x needs 2 columns"):
+        run(x=np.ascontiguousarray(X[:, :1]))
+    with pytest.raises(ValueError, match="y needs the rows of x and 1 columns"):
+        run(y=np.ones((10, 2)))
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        run(batch=0)
+    with pytest.raises(ValueError, match="losses needs one element per epoch"):
+        run(losses=np.empty(0))
+    with pytest.raises(ValueError, match="x needs 2 columns"):
+        mod.forward(*p, np.ones((3, 3)))
+    with pytest.raises(ValueError, match="y needs the rows of x"):
+        mod.loss(*p, X, Y[:3])
+    frozen = np.zeros(ws.size)
+    frozen.flags.writeable = False
+    with pytest.raises(TypingError):
+        run(work=frozen)
+    assert not frozen.any()
+    _, par = model("digits_softmax", "parallel")
+    dp = par.module
+    Xp, Yp = cu.data(model("digits_softmax")[0].spec, n=8)
+    pp = [par.init_params(0)[k] for k in par.param_names]
+    sp_ = [np.zeros_like(a) for _ in dp.STATE for a in pp]
+    hyper = [np.float64(v) for _, v in dp.HYPER]
+    with pytest.raises(ValueError, match="n_blocks must be at least 1"):
+        dp.train_epochs(*pp, *sp_, Xp, Yp, *hyper, 0, 8, 1, 0, 0, np.empty(1),
+                        np.zeros(dp.workspace_size(8, False, 1)), dp._NO_ORDER, dp.UPDATE, 0)
+    with pytest.raises(ValueError, match="nb must be at least 1"):
+        dp.forward(*pp, Xp, 0)
 
 
 def test_blas_threads_policy_follows_the_size_of_the_products(monkeypatch):

@@ -118,7 +118,7 @@ def order_fn(decorator: str) -> FunctionDef:
 
 def jit_helpers(builder, imports: list[str], wanted: dict) -> tuple[list[str], list]:
     """(imports, definitions) of the intrinsic-backed names ``wanted`` (name -> needed) that
-    compiled code calls (``_matmul``, ``_pow2``, ``_view``): each a plain-Python form, an
+    compiled code calls (``_matmul``, ``_pow2``, ``_view``, ``_rows``): each a plain-Python form, an
     intrinsic and, last, the binding of the names (see ``_ModuleBuilder._bind``)."""
     names = [n for n, need in wanted.items() if need]
     if not names:
@@ -237,6 +237,18 @@ class _ModuleBuilder:
                            "Index in QUANTITIES of the first non-finite quantity of the step that\n"
                            "train_epochs stopped at (its work array ws for batch rows, m of them\n"
                            "used; L its loss), or -1.")
+
+    def _input_checks(self, y: bool = True, counts=()) -> list:
+        """The argument checks of a public kernel, for what its loops would otherwise read past
+        (compiled code checks no bounds): the columns of ``x`` and ``y``, the rows of ``y``,
+        and ``counts`` (names of int arguments) at least 1."""
+        d0, dl = self.p.sizes[0], self.p.sizes[-1]
+        out = [If(f"x.shape[1] != {d0}", [Line(f"raise ValueError('x needs {d0} columns')")])]
+        if y:
+            out.append(If(f"y.shape[0] != x.shape[0] or y.shape[1] != {dl}", [
+                Line(f"raise ValueError('y needs the rows of x and {dl} columns')")]))
+        return out + [If(f"{a} < 1", [Line(f"raise ValueError('{a} must be at least 1')")])
+                      for a in counts]
 
     def _scale(self, rows: str = "n_rows") -> str:
         if self.p.reduction != "mean":
@@ -371,11 +383,13 @@ class _ModuleBuilder:
         out_name = p.resolve(p.output)
 
         forward = FunctionDef("forward", (*params, "x"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), self._fw_call(),
+            *self._input_checks(y=False), Line("n_rows = x.shape[0]"), *self._alloc(fbufs),
+            self._fw_call(),
             Line(f"return {out_name}")], self.dec,
             "The network's prediction yhat for inputs x (n_rows, d0).")
         loss = FunctionDef("loss", (*params, "x", "y"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, self._fw_call(),
+            *self._input_checks(), Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line,
+            self._fw_call(),
             self._call(loss_fn, assign="return ")], self.dec, "The loss L on (x, y).")
         train = self._train(params, state, hyper, t_arg, fbufs, bbufs, grads, back, hyper_call)
         return [forward, loss, train]
@@ -426,6 +440,9 @@ class _ModuleBuilder:
             For("s", "range(steps)", step_body),
             Line("losses[e] = total / steps")]
         body = [
+            *self._input_checks(counts=("batch_size", *extra_args)),
+            If("losses.size < n_epochs",
+               [Line("raise ValueError('losses needs one element per epoch')")]),
             Line("n_total = x.shape[0]"),
             Line("batch = batch_size if batch_size < n_total else n_total"),
             Line("steps = (n_total + batch - 1) // batch"),
@@ -631,6 +648,9 @@ class _ModuleBuilder:
                 If("not a.flags.c_contiguous",
                    [Line("raise ValueError('_view: the array is not C-contiguous')")]),
                 Line("n = math.prod(shape) if isinstance(shape, tuple) else shape"),
+                If("o + n > a.size", [
+                    Line("raise ValueError(f'_view: elements {o} to {o + n} of an array of "
+                         "{a.size}')")]),
                 Line("return a.reshape(-1)[o:o + n].reshape(shape)")],
                 None, "Elements o, o + 1, ... of the C-contiguous array a, as an array of shape\n"
                 "shape (an int or a tuple of ints) sharing its memory."),
@@ -642,7 +662,8 @@ class _ModuleBuilder:
                     Line("got = f'{a}; {o}; {shape}'"),
                     Line("raise TypingError('_view(a, o, shape) takes a C-contiguous array and "
                          "ints: got ' + got)")]),
-                Line("ret = types.Array(a.dtype, len(dims), 'C')"),
+                Comment(("a view of a read-only array is read-only",)),
+                Line("ret = types.Array(a.dtype, len(dims), 'C', readonly=not a.mutable)"),
                 codegen, Line("return ret(a, o, shape), codegen")], "@intrinsic",
                 "_view compiled: the array struct filled in (no reshape to compile; no bounds\n"
                 "check: the caller checks them once).")]
@@ -653,7 +674,8 @@ class _ModuleBuilder:
         batched buffers and inputs the passes get. Plain Python: the slice. Compiled: an
         intrinsic that moves the data pointer and sets the row count, where a Numba slice
         compiles its bounds handling at each of ~15 call sites (0.1-0.2 s of a cold start).
-        It checks no bounds: its callers pass rows of their own buffers."""
+        It checks no bounds: its callers pass rows that exist (``train_epochs`` checks that
+        ``y`` has the rows of ``x``)."""
         codegen = FunctionDef("codegen", ("context", "builder", "sig", "args"), [
             Line("src = context.make_array(a)(context, builder, args[0])"),
             Line("start, stop = [context.cast(builder, v, t, types.intp) "
@@ -679,7 +701,7 @@ class _ModuleBuilder:
                 Line("ret = a if a.layout == 'C' else a.copy(layout='A')"),
                 codegen, Line("return ret(a, lo, hi), codegen")], "@intrinsic",
                 "_rows compiled: the data pointer moved lo rows on, hi - lo rows (no bounds\n"
-                "check: the callers pass rows of their own buffers).")]
+                "check: the callers pass rows that exist).")]
 
     @staticmethod
     def _bind(names) -> If:

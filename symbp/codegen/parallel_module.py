@@ -230,11 +230,13 @@ class ParallelBuilder(_ModuleBuilder):
         update_call = Line(f"_update_all({', '.join(update_args)})")
 
         forward = FunctionDef("forward", (*params, "x", "nb"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), run_fw,
+            *self._input_checks(y=False, counts=("nb",)), Line("n_rows = x.shape[0]"),
+            *self._alloc(fbufs), run_fw,
             Line(f"return {out_name}")], self.dec,
             "The network's prediction yhat for inputs x (n_rows, d0)." + nb_doc)
         loss = FunctionDef("loss", (*params, "x", "y", "nb"), [
-            Line("n_rows = x.shape[0]"), *self._alloc(fbufs), *c_line, run_fw,
+            *self._input_checks(counts=("nb",)), Line("n_rows = x.shape[0]"),
+            *self._alloc(fbufs), *c_line, run_fw,
             self._call(loss_fn, assign="L = "), *self._penalty(), Line("return L")], self.dec,
             "The loss L on (x, y); the forward pass in nb row blocks." + nb_doc)
         train = self._train_blocks(params, state, hyper, t_arg, fbufs, bbufs, grads, update_call)
