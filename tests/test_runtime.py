@@ -579,9 +579,10 @@ def test_train_epochs_checks_its_work_arrays_sizes():
 
 
 def test_kernels_refuse_arguments_their_loops_would_read_past():
-    """Called directly (the runtime checks these before), the compiled kernels refuse x and y
-    of the wrong width, a y with other rows than x, counts below 1 and a short losses array
-    with a ValueError; a read-only work array is refused at compile time and left as it was."""
+    """Called directly (the runtime checks these before), the compiled kernels refuse
+    parameters of other shapes, x and y of the wrong width, a y with other rows than x, counts
+    below 1 and a short losses array with a ValueError; a read-only work array is refused at
+    compile time and left as it was."""
     from numba.core.errors import TypingError
 
     d, m = model("seed000_sigmoid_mse")
@@ -595,6 +596,11 @@ def test_kernels_refuse_arguments_their_loops_would_read_past():
         return mod.train_epochs(*p, x, y, 0.1, 0, batch, 1, 0, 0, losses, work, order,
                                 mod.UPDATE)
 
+    with pytest.raises(ValueError, match="the parameters need the shapes SIZES gives them"):
+        mod.train_epochs(np.zeros((2, 4)), *p[1:], X, Y, 0.1, 0, 4, 1, 0, 0, np.empty(1), ws,
+                         order, mod.UPDATE)
+    with pytest.raises(ValueError, match="the parameters need the shapes"):
+        mod.forward(*p[:3], np.zeros(2), X)  # b2 of 2 elements for 1 unit
     with pytest.raises(ValueError, match="y needs the rows of x"):
         run(y=Y[:9])
     with pytest.raises(ValueError, match="x needs 2 columns"):

@@ -238,12 +238,24 @@ class _ModuleBuilder:
                            "train_epochs stopped at (its work array ws for batch rows, m of them\n"
                            "used; L its loss), or -1.")
 
-    def _input_checks(self, y: bool = True, counts=()) -> list:
+    def _input_checks(self, y: bool = True, counts=(), state: bool = False) -> list:
         """The argument checks of a public kernel, for what its loops would otherwise read past
-        (compiled code checks no bounds): the columns of ``x`` and ``y``, the rows of ``y``,
-        and ``counts`` (names of int arguments) at least 1."""
+        (compiled code checks no bounds): the shapes of the parameters (and, with ``state``,
+        of the optimizer state), the columns of ``x`` and ``y``, the rows of ``y``, and
+        ``counts`` (names of int arguments) at least 1."""
         d0, dl = self.p.sizes[0], self.p.sizes[-1]
-        out = [If(f"x.shape[1] != {d0}", [Line(f"raise ValueError('x needs {d0} columns')")])]
+        shapes = []
+        for g in self.p.grads:  # a gradient has its parameter's shape
+            names = [g.name[1:]] + ([f"{s}_{g.name[1:]}" for s in self.p.update.state]
+                                    if state else [])
+            for a in names:
+                test = f"{a}.shape[0] == {g.cols}" if g.vector else \
+                    f"{a}.shape[0] == {g.rows} and {a}.shape[1] == {g.cols}"
+                shapes.append(Line(f"ok = {test}" if not shapes else f"ok = ok and {test}"))
+        what = "parameters and optimizer state" if state and self.p.update.state else "parameters"
+        out = [*shapes, If("not ok", [Line(f"raise ValueError('the {what} need the shapes "
+                                           "SIZES gives them')")]),
+               If(f"x.shape[1] != {d0}", [Line(f"raise ValueError('x needs {d0} columns')")])]
         if y:
             out.append(If(f"y.shape[0] != x.shape[0] or y.shape[1] != {dl}", [
                 Line(f"raise ValueError('y needs the rows of x and {dl} columns')")]))
@@ -440,7 +452,7 @@ class _ModuleBuilder:
             For("s", "range(steps)", step_body),
             Line("losses[e] = total / steps")]
         body = [
-            *self._input_checks(counts=("batch_size", *extra_args)),
+            *self._input_checks(counts=("batch_size", *extra_args), state=True),
             If("losses.size < n_epochs",
                [Line("raise ValueError('losses needs one element per epoch')")]),
             Line("n_total = x.shape[0]"),
