@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compile_times import SPEC  # noqa: E402
+from compile_times import SPEC, WORKLOAD  # noqa: E402
 
 CHILD = r'''
 import json, sys, time
@@ -77,18 +77,7 @@ for kind, name in (("compile", "numba:compile"), ("pass", "numba:run_pass"),
                    ("llvm", "numba:llvm_lock")):
     event.register(name, Timer(kind))
 t_import = time.perf_counter() - t0
-t1 = time.perf_counter()
-m = compile_spec(spec, target, dtype)
-t_load = time.perf_counter() - t1
-p = m.init_params(0)
-rng = np.random.default_rng(0)
-X = rng.standard_normal((128, 64)); Y = np.eye(10)[rng.integers(0, 10, 128)]
-t2 = time.perf_counter()
-m.loss_and_grad(p, X, Y)
-m.step(p, X, Y, 0.1)
-m.train_epochs(p, None, X, Y, 0.1, batch_size=32, n_epochs=1)
-t_first = time.perf_counter() - t2
-print(json.dumps({"import": t_import, "load": t_load, "first_calls": t_first,
+''' + WORKLOAD + r'''print(json.dumps({"import": t_import, "load": t_load, "first_calls": t_first,
                   "table": {k: dict(v) for k, v in table.items()}}))
 '''
 

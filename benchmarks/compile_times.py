@@ -36,14 +36,10 @@ layers = [ { units = 128, activation = "sigmoid" }, { units = 10, activation = "
 kind = "softmax_cross_entropy"
 '''
 
-CHILD = r'''
-import json, sys, time
-t0 = time.perf_counter()
-import numpy as np
-import symbp
-from symbp.runtime import compile_spec
-t_import = time.perf_counter() - t0
-target, dtype, spec = sys.argv[1], sys.argv[2], sys.argv[3]
+#: What a start does (in the child, after ``spec``, ``target`` and ``dtype`` are read):
+#: compile_spec, then the first calls of the three training kernels on config ii's data.
+#: Also the work ``compile_profile.py`` profiles.
+WORKLOAD = r'''
 t1 = time.perf_counter()
 m = compile_spec(spec, target, dtype)
 t_load = time.perf_counter() - t1
@@ -55,7 +51,17 @@ m.loss_and_grad(p, X, Y)
 m.step(p, X, Y, 0.1)
 m.train_epochs(p, None, X, Y, 0.1, batch_size=32, n_epochs=1)
 t_first = time.perf_counter() - t2
-kernels = [getattr(m.module, k) for k in ("loss_and_grad", "step", "train_epochs")]
+'''
+
+CHILD = r'''
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import symbp
+from symbp.runtime import compile_spec
+t_import = time.perf_counter() - t0
+target, dtype, spec = sys.argv[1], sys.argv[2], sys.argv[3]
+''' + WORKLOAD + r'''kernels = [getattr(m.module, k) for k in ("loss_and_grad", "step", "train_epochs")]
 misses = sum(f.stats.cache_misses.get(s, 0) for f in kernels if hasattr(f, "stats")
              for s in f.signatures)  # (step and loss_and_grad call train_epochs)
 derive_mod = sys.modules.get("symbp.derive")  # a warm start never imports it (nor SymPy)

@@ -185,3 +185,17 @@ def test_ab_compile_names_a_missing_or_wrong_module(tmp_path):
     (tmp_path / "cuda.py").write_text("TARGET = 'cuda'\n")
     with pytest.raises(SystemExit, match="not a cpu or parallel module"):
         ab_compile.main([str(tmp_path / "cuda.py"), str(tmp_path / "cuda.py")])
+
+
+def test_start_up_scripts_share_one_workload_and_their_children_parse():
+    """compile_times.py and compile_profile.py time the same work (one WORKLOAD), and the child
+    programs assembled around it are valid Python that reads the names the work sets."""
+    import ast
+
+    from benchmarks import compile_profile, compile_times
+
+    for child in (compile_times.CHILD, compile_profile.CHILD):
+        assert compile_times.WORKLOAD in child
+        tree = ast.parse(child)
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert {"t_load", "t_first", "compile_spec"} <= names

@@ -33,7 +33,7 @@ import sympy as sp
 from . import DTYPES  # defined in the package, which imports no SymPy
 from .code import Blank, Comment, For, FunctionDef, If, Line, Module, With, render
 from .lower import BLAS_MIN_WEIGHTS, Buffer, Program, Ref, lower
-from .numba_cpu import CpuEmitter
+from .numba_cpu import CpuEmitter, flat
 from .numba_cuda import CudaEmitter
 from .numba_parallel import ParallelEmitter
 from .printer import HELPERS, LIGHT_HELPERS, NumbaPrinter, helpers_used, light_helper
@@ -118,8 +118,8 @@ def order_fn(decorator: str) -> FunctionDef:
 
 def jit_helpers(builder, imports: list[str], wanted: dict) -> tuple[list[str], list]:
     """(imports, definitions) of the intrinsic-backed names ``wanted`` (name -> needed) that
-    compiled code calls (``_matmul``, ``_pow2``, ``_view``, ``_rows``): each a plain-Python form, an
-    intrinsic and, last, the binding of the names (see ``_ModuleBuilder._bind``)."""
+    compiled code calls (``_matmul``, ``_pow2``, ``_view``, ``_rows``): each a plain-Python
+    form, an intrinsic and, last, the binding of the names (see ``_ModuleBuilder._bind``)."""
     names = [n for n, need in wanted.items() if need]
     if not names:
         return imports, []
@@ -128,10 +128,10 @@ def jit_helpers(builder, imports: list[str], wanted: dict) -> tuple[list[str], l
     at = next(i for i, line in enumerate(imports) if line.startswith(head))
     numba_names = {*imports[at][len(head):].split(", "), "config", "types"}
     views = {"_view", "_rows"} & set(names)
-    core = sorted({"cgutils"} if {"_matmul", *views} else set())
+    cgutils = "_matmul" in names or bool(views)  # _pow2 builds its bits with llvmlite alone
     imports[at:at + 1] = [
         "from llvmlite import ir", head + ", ".join(sorted(numba_names)),
-        *([f"from numba.core import {', '.join(core)}"] if core else []),
+        *(["from numba.core import cgutils"] if cgutils else []),
         *(["from numba.core.errors import TypingError",
             "from numba.core.imputils import impl_ret_borrowed"] if views else []),
         "from numba.extending import intrinsic",
@@ -147,11 +147,6 @@ def row_slice(name: str, rows: str) -> str:
         return name
     lo, hi = rows[1:-1].split(":")
     return f"_rows({name}, {lo or 0}, {hi})"
-
-
-def flat(name: str) -> str:
-    """Source text of the flat view of the C-contiguous array ``name`` in compiled code."""
-    return f"_view({name}, 0, {name}.size)"
 
 
 def _pad8(n: int) -> int:

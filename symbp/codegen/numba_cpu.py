@@ -17,6 +17,11 @@ from .lower import ACC, C, Gemm, Pointwise, Ref, Softmax, SoftmaxLoss, Update, W
 from .printer import VECTOR_MIN_TRIPS, NumbaPrinter, print_assignments
 
 
+def flat(name: str) -> str:
+    """Source text of the flat view of the C-contiguous array ``name`` in compiled code."""
+    return f"_view({name}, 0, {name}.size)"
+
+
 class CpuEmitter:
     """Serial loops; see the module docstring."""
 
@@ -129,10 +134,10 @@ class CpuEmitter:
                            not e.free_symbols <= {z} for t, e in rest):
             return epi, []
         zf = sp.Symbol("zf")
-        flat = {g.out, *(t.buffer for t, _ in rest)}
+        flat_bufs = {g.out, *(t.buffer for t, _ in rest)}
         assigns = [(Ref(f"{t.buffer}_f", "flat"), e.subs(z, zf)) for t, e in rest]
         hoisted, body = self.block(assigns, {zf: Ref(f"{g.out}_f", "flat")})
-        views = [Line(f"{b}_f = _view({b}, 0, {b}.size)") for b in sorted(flat)]
+        views = [Line(f"{b}_f = {flat(b)}") for b in sorted(flat_bufs)]
         return [(Ref(g.out), z_expr)], [*views, *hoisted, For(
             "i", f"range({g.out}_f.size)", body)]
 
@@ -152,7 +157,7 @@ class CpuEmitter:
             return [For("n", "range(n_rows)", self._row_max(s.z, s.cols) + [
                         For("k", f"range({s.cols})", [Line(f"{s.yhat}[n, k] = {s.z}[n, k] - m")])],
                         comment=s.comment),
-                    Line(f"{s.yhat}_f = _view({s.yhat}, 0, {s.yhat}.size)"),
+                    Line(f"{s.yhat}_f = {flat(s.yhat)}"),
                     For("i", f"range({s.yhat}_f.size)",
                         [Line(e[-1]), Line(f"{s.yhat}_f[i] = e")]),
                     For("n", "range(n_rows)", norm)]

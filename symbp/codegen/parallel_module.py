@@ -34,7 +34,8 @@ from dataclasses import replace
 
 from .code import Comment, For, FunctionDef, If, Line
 from .lower import WeightGrad
-from .module import _ModuleBuilder, _pad8, flat, row_slice
+from .module import _ModuleBuilder, _pad8, row_slice
+from .numba_cpu import flat
 
 #: Gradients and parameters of at least this many elements are reduced and updated in blocks of
 #: BLOCK elements inside ``prange``; smaller ones in one serial loop.
