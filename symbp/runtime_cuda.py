@@ -10,6 +10,12 @@ host dicts only when read (:attr:`DeviceSession.params`, :attr:`DeviceSession.st
 contract instead (host arrays in, updated in place), copying parameters to the device and back
 on every ``step`` and once per ``train_epochs`` call.
 
+A session takes ``X`` and ``Y`` either as host arrays (copied to the device on each call) or as
+device arrays that it uses in place, without a copy: Numba's ``DeviceNDArray`` or any object with
+the ``__cuda_array_interface__`` (CuPy, PyTorch CUDA tensors). A device array must already have
+the model's dtype, shape ``(N, width)`` and a C-contiguous layout; symbp never converts device
+data behind the caller's back, so anything else is a :class:`~symbp.runtime.RuntimeInputError`.
+
 The machines symbp is developed on have no GPU: the cuda kernels are tested under Numba's CUDA
 simulator (``NUMBA_ENABLE_CUDASIM=1``), which runs the same kernel source on the CPU.
 """
@@ -43,6 +49,39 @@ def require_cuda() -> None:
                               "in Numba's CUDA simulator (slow, for testing)")
 
 
+def on_device(a) -> bool:
+    """True for a CUDA device array: Numba's (the simulator's too) or any object exposing the
+    ``__cuda_array_interface__``."""
+    return (not isinstance(a, np.ndarray)
+            and (hasattr(a, "__cuda_array_interface__") or getattr(a, "__cuda_ndarray__", False)))
+
+
+def device_data(model, a, axis: int, what: str):
+    """The device array ``a`` as a kernel argument of ``model``, checked (dtype, 2-D shape with
+    the layer's width, C-contiguous) and never copied; a 1-D ``Y`` of a one-output network is
+    viewed as one column, as host arrays are."""
+    from .runtime import RuntimeInputError
+
+    if not getattr(a, "__cuda_ndarray__", False):
+        from numba import cuda
+
+        a = cuda.as_cuda_array(a)  # a view of CuPy's / PyTorch's memory, no copy
+    width = model.sizes[axis]
+    kind = f"{what} is a device array of shape {tuple(a.shape)} and dtype {a.dtype}"
+    if np.dtype(a.dtype) != model.dtype:
+        raise RuntimeInputError(f"{kind}, but the model computes in {model.dtype.name}: convert "
+                                f"it on the device first (symbp never copies device data "
+                                f"behind your back), or pass a host array")
+    if not a.is_c_contiguous():
+        raise RuntimeInputError(f"{kind}, but it is not C-contiguous: the kernels index rows "
+                                f"directly; make a contiguous copy on the device first")
+    if a.ndim == 1 and width == 1 and what == "Y":
+        a = a.reshape(a.shape[0], 1)
+    if a.ndim != 2 or a.shape[1] != width:
+        raise RuntimeInputError(f"{kind}; expected shape (N, {width})")
+    return a
+
+
 class DeviceSession:
     """A cuda model's parameters and optimizer state kept on the device between calls.
 
@@ -62,22 +101,37 @@ class DeviceSession:
         state_arrays = model._state_arrays(self._host_state) if model.state_names else ()
         self.device = model.module.DeviceModel(arrays, state_arrays)
 
+    def _data(self, a, axis: int, what: str):
+        if on_device(a):
+            return device_data(self.model, a, axis, what)
+        return self.model._data(a, axis, what)
+
+    def _xy(self, X, Y, step: bool = False):
+        """As :meth:`~symbp.runtime.CompiledModel._xy`, device arrays kept where they are."""
+        from .runtime import RuntimeInputError
+
+        X, Y = self._data(X, 0, "X"), self._data(Y, -1, "Y")
+        if step and (X.shape[0] != Y.shape[0] or X.shape[0] == 0):
+            raise RuntimeInputError(f"X has {X.shape[0]} rows and Y has {Y.shape[0]}: a "
+                                    "gradient needs the same number of rows in both, at least one")
+        return X, Y
+
     def forward(self, X) -> np.ndarray:
-        """The prediction at the device parameters."""
-        return self.device.forward(self.model._data(X, 0, "X"))
+        """The prediction at the device parameters (a host array)."""
+        return self.device.forward(self._data(X, 0, "X"))
 
     def loss(self, X, Y) -> float:
-        return float(self.device.loss(*self.model._xy(X, Y)))
+        return float(self.device.loss(*self._xy(X, Y)))
 
     def loss_and_grad(self, X, Y, grads: bool = True):
         """``(loss, grads dict)``; with ``grads=False`` the gradients stay on the device
         (``(loss, None)``)."""
-        L, g = self.device.loss_and_grad(*self.model._xy(X, Y, step=True), grads)
+        L, g = self.device.loss_and_grad(*self._xy(X, Y, step=True), grads)
         return float(L), (dict(zip(self.model.param_names, g)) if g is not None else None)
 
     def step(self, X, Y, lr: float | None = None, **hyper) -> float:
         """One optimizer step of the device copies; returns the loss before it."""
-        args = [*self.model._xy(X, Y, step=True), *self.model._hyper(lr, hyper)]
+        args = [*self._xy(X, Y, step=True), *self.model._hyper(lr, hyper)]
         if self.model.module.USES_T:
             args.append(self.t + 1)
         L = self.device.step(*args)
@@ -89,9 +143,7 @@ class DeviceSession:
         """As :meth:`symbp.runtime.CompiledModel.train_epochs`, on the device copies."""
         from .runtime import NonFinite, RuntimeInputError, TrainResult
 
-        X, Y = self.model._xy(X, Y, step=True)
-        if len(X) != len(Y):
-            raise RuntimeInputError(f"X has {len(X)} rows but Y has {len(Y)}")
+        X, Y = self._xy(X, Y, step=True)
         if batch_size < 1 or n_epochs < 0:
             raise RuntimeInputError("batch_size must be >= 1 and n_epochs >= 0")
         losses = np.zeros(n_epochs, dtype=np.float64)

@@ -194,6 +194,61 @@ def test_device_session_keeps_parameters_on_the_device():
         cpu.to_device(p_cpu)
 
 
+class Foreign:
+    """An array of another library on the GPU (CuPy, PyTorch): only the interface."""
+
+    def __init__(self, device_array):
+        self.__cuda_array_interface__ = device_array.__cuda_array_interface__
+        self._keep = device_array
+
+
+def test_device_session_uses_device_data_in_place():
+    """X and Y already on the device: the same losses, gradients and parameters as host data,
+    through every session method; a foreign array (``__cuda_array_interface__``) too, on a GPU
+    (the simulator's arrays have no such interface)."""
+    from numba import config, cuda
+
+    d, gpu, _ = models(CASES[1], cpu=False)
+    X, Y = cu.data(d.spec, n=10, seed=15)
+    dX, dY = cuda.to_device(X), cuda.to_device(Y)
+    sources = [(dX, dY)]
+    if not config.ENABLE_CUDASIM:
+        sources.append((Foreign(dX), Foreign(dY)))
+    for x, y in sources:
+        p_host, p_dev = gpu.init_params(seed=3), gpu.init_params(seed=3)
+        host, dev = gpu.to_device(p_host), gpu.to_device(p_dev)
+        assert dev.step(x, y, lr=0.1) == host.step(X, Y, lr=0.1)
+        L_dev, g_dev = dev.loss_and_grad(x, y)
+        L_host, g_host = host.loss_and_grad(X, Y)
+        assert L_dev == L_host and dev.loss(x, y) == host.loss(X, Y)
+        close(g_dev, g_host, 0.0)
+        assert np.array_equal(dev.forward(x), host.forward(X))
+        r_dev = dev.train_epochs(x, y, lr=0.1, batch_size=4, n_epochs=2, seed=5)
+        r_host = host.train_epochs(X, Y, lr=0.1, batch_size=4, n_epochs=2, seed=5)
+        assert np.array_equal(r_dev.losses, r_host.losses) and r_dev.t == r_host.t == 7
+        close(dev.params, host.params, 0.0)
+    np.testing.assert_array_equal(dX.copy_to_host(), X)  # the caller's data is not written
+
+
+def test_device_session_refuses_device_data_it_would_have_to_convert():
+    from numba import cuda
+
+    from symbp.runtime import RuntimeInputError
+
+    d, gpu, _ = models(CASES[1], cpu=False)
+    X, Y = cu.data(d.spec, n=10, seed=15)
+    s = gpu.to_device(gpu.init_params(seed=3))
+    with pytest.raises(RuntimeInputError, match=r"X is a device array .* float32.*float64"):
+        s.step(cuda.to_device(X.astype(np.float32)), Y, lr=0.1)
+    with pytest.raises(RuntimeInputError, match=r"Y is a device array of shape \(10, 3\).*"
+                                                r"expected shape \(N, 2\)"):
+        s.loss(X, cuda.to_device(np.zeros((10, 3))))
+    with pytest.raises(RuntimeInputError, match="not C-contiguous"):
+        s.forward(cuda.to_device(np.asfortranarray(X)))
+    with pytest.raises(RuntimeInputError, match="X has 10 rows and Y has 9"):
+        s.step(cuda.to_device(X), cuda.to_device(Y[:9]), lr=0.1)
+
+
 def test_generated_module_runs_on_its_own(tmp_path):
     """The generated module imports only numpy, numba and numba-cuda (symbp is not imported)."""
     from symbp.codegen import generate_source
@@ -219,3 +274,18 @@ def test_generated_module_runs_on_its_own(tmp_path):
     L, g = gpu.loss_and_grad(p, X, Y)
     assert res["symbp"] is False
     assert abs(res["L"] - L) <= 1e-12 and np.allclose(res["dW1"], g["W1"], rtol=0, atol=1e-12)
+
+
+def test_gpu_benchmark_row_passes_the_benchmark_gradient_check():
+    """benchmarks/gpu_step.py's symbp cuda row: its loss, gradients and one step (device-
+    resident session and data) equal the NumPy float64 reference of train_step.py."""
+    from benchmarks import harness
+    from benchmarks.configs import get_config, init_params, make_data
+    from benchmarks.gpu_step import SymbpCudaImpl, _scaled
+
+    cfg = _scaled(get_config("iii"))
+    assert cfg.sizes == (16, 16, 16, 10) and cfg.batch == 32
+    X, Y = make_data(cfg, np.float64)
+    params = init_params(cfg, np.float64)
+    err = harness.check_impl(cfg, np.float64, SymbpCudaImpl(cfg, np.float64), params, X, Y)
+    assert err <= 1e-10
