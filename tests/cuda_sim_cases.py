@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+from numba import config
 
 from symbp.runtime import compile_derivation
 from symbp.runtime_cuda import require_cuda
@@ -26,6 +27,38 @@ except ImportError:
     import codegen_util as cu
 
 require_cuda()  # fails loudly (not a skip) when neither a GPU nor the simulator is there
+
+
+def _shared_array_locked(self, shape, dtype, alignment=None):
+    """The simulator's ``cuda.shared.array`` (one array per block and source line), with its
+    look-up-or-create under a lock: unlocked, two threads of a block that both find no array
+    each make one, and the block's threads stop sharing it (seen here as wrong products)."""
+    from numba.np import numpy_support
+
+    if alignment is not None or shape == 0:
+        raise RuntimeError("symbp's kernels use neither aligned nor dynamic shared arrays")
+    frame = sys._getframe(1)
+    caller = (frame.f_code.co_filename, frame.f_lineno)
+    with _SHARED_LOCK:
+        res = self._allocations.get(caller)
+        if res is None:
+            if not isinstance(dtype, np.dtype) and not isinstance(dtype, type):
+                dtype = numpy_support.as_dtype(dtype)
+            res = self._allocations[caller] = np.empty(shape, dtype)
+    return res
+
+
+if config.ENABLE_CUDASIM:
+    import threading
+
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    _SHARED_LOCK = threading.Lock()
+    FakeCUDAShared.array = _shared_array_locked
+    # The simulator's block manager polls its threads for syncthreads() in a loop that holds the
+    # GIL; with the default 5 ms switch interval each barrier of the tiled kernels costs
+    # milliseconds. A short interval lets the threads reach it.
+    sys.setswitchinterval(1e-5)
 
 #: (activations, loss, optimizer, l2): one combination per activation/loss family
 CASES = [(("sigmoid", "sigmoid"), "mse", "adam", 0.0),
@@ -42,7 +75,13 @@ def models(case, dtype="float64", cpu=True):
         acts, loss, opt, l2 = case
         d = cu.derive_text(cu.spec_text([2, 3, 2], list(acts), loss, l2=l2,
                                         name=f"sim_{'_'.join(acts)}_{loss}"), optimizer=opt)
-        _MODELS[key] = [d, compile_derivation(d, "cuda", dtype), None]
+        gpu = compile_derivation(d, "cuda", dtype)
+        if config.ENABLE_CUDASIM:
+            # 4 x 4 tiles: several tiles per product even on these nets, and 16 threads a block
+            # (the simulator runs a Python thread per CUDA thread). On a GPU, where Numba caches
+            # kernels with the constants frozen in, the module keeps its own.
+            gpu.module.TILE, gpu.module.TILE_PAD = 4, 5
+        _MODELS[key] = [d, gpu, None]
     if cpu and _MODELS[key][2] is None:
         _MODELS[key][2] = compile_derivation(_MODELS[key][0], "cpu", dtype)
     return _MODELS[key]
@@ -263,6 +302,9 @@ def test_generated_module_runs_on_its_own(tmp_path):
         "import importlib.util, json, sys, numpy as np\n"
         f"spec = importlib.util.spec_from_file_location('standalone_cuda', {str(path)!r})\n"
         "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        # one-thread blocks in the simulator: no shared array for its racy allocation to split
+        "from numba import config\n"
+        "if config.ENABLE_CUDASIM: mod.TILE, mod.TILE_PAD = 1, 2\n"
         f"z = np.load({str(tmp_path / 'data.npz')!r})\n"
         "L, *grads = mod.loss_and_grad(*[z[k] for k in mod.PARAMS], z['X'], z['Y'])\n"
         "print(json.dumps({'L': L, 'symbp': any(m.startswith('symbp') for m in sys.modules),\n"
@@ -287,5 +329,8 @@ def test_gpu_benchmark_row_passes_the_benchmark_gradient_check():
     assert cfg.sizes == (16, 16, 16, 10) and cfg.batch == 32
     X, Y = make_data(cfg, np.float64)
     params = init_params(cfg, np.float64)
-    err = harness.check_impl(cfg, np.float64, SymbpCudaImpl(cfg, np.float64), params, X, Y)
+    impl = SymbpCudaImpl(cfg, np.float64)
+    if config.ENABLE_CUDASIM:  # 2 x 2 and 4 x 2 tiles of 4 (see models())
+        impl.model.module.TILE, impl.model.module.TILE_PAD = 4, 5
+    err = harness.check_impl(cfg, np.float64, impl, params, X, Y)
     assert err <= 1e-10

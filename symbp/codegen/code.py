@@ -91,7 +91,8 @@ class For:
 
 @dataclass(frozen=True)
 class If:
-    """``if cond: body`` (``else: orelse`` when given)."""
+    """``if cond: body`` (``else: orelse`` when given; an ``orelse`` that is one ``If`` renders
+    as ``elif``)."""
 
     cond: str
     body: list
@@ -170,6 +171,10 @@ def _render(node, depth: int, out: list[str]) -> None:
     elif isinstance(node, If):
         out.append(f"{pad}if {node.cond}:")
         _render(node.body or [Line("pass")], depth + 1, out)
+        while len(node.orelse) == 1 and isinstance(node.orelse[0], If):  # else: if -> elif
+            node = node.orelse[0]
+            out.append(f"{pad}elif {node.cond}:")
+            _render(node.body or [Line("pass")], depth + 1, out)
         if node.orelse:
             out.append(f"{pad}else:")
             _render(node.orelse, depth + 1, out)

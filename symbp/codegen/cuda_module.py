@@ -24,7 +24,7 @@ from __future__ import annotations
 from .code import ClassDef, Comment, For, FunctionDef, If, Line, Module
 from .lower import Program
 from .module import _ModuleBuilder, order_fn
-from .numba_cuda import CudaEmitter, Kernel
+from .numba_cuda import TILE, CudaEmitter, Kernel
 from .printer import HELPERS, NumbaPrinter
 
 BLOCK_1D = 128    # threads per block of 1-D launches (rows, flat parameters)
@@ -66,6 +66,8 @@ class CudaModuleBuilder(_ModuleBuilder):
             conf = f"_grid1({size})"
         elif len(k.grid) == 1:
             conf = f"_grid1({k.grid[0]})"
+        elif k.tiled:
+            conf = f"_tiles({k.grid[0]}, {k.grid[1]})"
         else:
             conf = f"_grid2({k.grid[0]}, {k.grid[1]})"
         args = args if args is not None else [self._host(a) for a in k.args]
@@ -84,16 +86,19 @@ class CudaModuleBuilder(_ModuleBuilder):
         loss_only = [em.emit(n) for n in p.loss_only]
         back = [em.emit(n) for n in p.backward]
         total = em.loss_total(self.mean, p.penalty, self.shapes)
-        update = em.emit(p.update)
+        update_one = em.emit(p.update)
+        update = em.update_all(p.update, [(name, self._size(name)) for name in p.params])
         grads = [(f"{g.name}_flat", self._size(g.name[1:])) for g in p.grads]
         nonfinite = em.nonfinite(grads)
         gather = em.gather(p.sizes[0], p.sizes[-1])
         kernels = [*fwd, *loss_only, *back, total, update, nonfinite, gather]
         helpers = [self._helper(name) for name in HELPERS if name in em.helpers]
-        defs = [*helpers, *(k.fn for k in kernels), self._order_fn(), *self._host_helpers(),
+        defs = [*helpers, update_one, *(k.fn for k in kernels), self._order_fn(),
+                *self._host_helpers(),
                 self._device_model(fwd, loss_only, back, total, update, nonfinite, gather),
                 *self._functions()]
-        consts = self._constants() + [("BLOCK_1D", str(BLOCK_1D)), ("BLOCK_2D", str(BLOCK_2D))]
+        consts = self._constants() + [("BLOCK_1D", str(BLOCK_1D)), ("BLOCK_2D", str(BLOCK_2D)),
+                                      ("TILE", str(TILE)), ("TILE_PAD", str(TILE + 1))]
         mod = Module(self._doc(), list(em.imports), consts, defs)
         if self.dtype == "float32":
             mod.imports += ["", "f32 = np.float32"]
@@ -120,6 +125,10 @@ class CudaModuleBuilder(_ModuleBuilder):
                 Line("ty = max(1, min(BLOCK_2D, cols))"),
                 Line("return (max(1, (rows + tx - 1) // tx), (cols + ty - 1) // ty), (tx, ty)")],
                 doc="(blocks, threads) of a 2-D launch over a rows x cols grid."),
+            FunctionDef("_tiles", ("rows", "cols"), [
+                Line("return ((cols + TILE - 1) // TILE, (rows + TILE - 1) // TILE), (TILE, TILE)")],
+                doc="(blocks, threads) of a tiled kernel over a rows x cols output: TILE x TILE\n"
+                    "blocks, x along the columns."),
             FunctionDef("_finite", ("a",), [
                 Line("return bool(np.isfinite(a.copy_to_host()).all())")],
                 doc="True when every element of the device array a is finite.")]
@@ -154,11 +163,8 @@ class CudaModuleBuilder(_ModuleBuilder):
             alloc.append(Line(f"self.{b.name} = cuda.device_array((rows, {b.cols}), dtype={np_dt})"))
         alloc.append(Line(f"self.lrow = cuda.device_array(rows, dtype={np_dt})"))
 
-        upd = []
-        for name in params:
-            args = [f"self.{name}_flat", f"self.d{name}_flat",
-                    *(f"self.{s}_{name}_flat" for s in p.update.state), *self.hyper, *self.t_arg]
-            upd.append(self._launch(update, args, self._size(name)))
+        local = {*self.hyper, *self.t_arg}
+        upd = [self._launch(update, [a if a in local else f"self.{a}" for a in update.args])]
         check = [self._launch(nonfinite, [f"self.{a}" for a in nonfinite.args])]
         status = [Line("self.status.copy_to_host(self.host_status)"),
                   Line("return float(self.host_status[0]), self.host_status[1] == 0.0")]

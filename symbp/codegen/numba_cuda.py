@@ -1,25 +1,30 @@
-"""The ``cuda`` emitter: IR nodes -> ``numba.cuda.jit`` kernels (one thread per output element).
+"""The ``cuda`` emitter: IR nodes -> ``numba.cuda.jit`` kernels.
 
 Contract: same body printer as :mod:`symbp.codegen.numba_cpu` (:meth:`CpuEmitter.block`, which
 calls :func:`~symbp.codegen.printer.print_assignments`) and the same index mapping
 (``buf[n, j]``, ``buf[j]``, ``buf[i]``); what differs is the prologue (``@cuda.jit``, one kernel
-per node) and the loop heads: the outermost loops of the cpu code become the thread grid,
-``n, j = cuda.grid(2)`` guarded by ``if n < n_rows and j < cols``. Each ``emit_*`` returns a
-:class:`Kernel`, the kernel's code and how the host launches it:
+per node) and the loop heads. Each ``emit_*`` returns a :class:`Kernel`, the kernel's code and
+how the host launches it:
 
-- :class:`~symbp.codegen.lower.Gemm`: one thread per (row n, unit j), a naive dot product over
-  the inner dimension, then the fused epilogue (bias, activation, activation derivative);
+- :class:`~symbp.codegen.lower.Gemm`: one thread per (row n, unit j) in 16 x 16 blocks; the
+  block stages 16 x 16 tiles of both operands in shared memory (loads coalesced along the
+  contiguous axis, whichever way the weights are read), each thread sums its dot product over
+  the tiles in k order, then runs the fused epilogue (bias, activation, activation derivative);
 - :class:`~symbp.codegen.lower.Softmax`, :class:`~symbp.codegen.lower.Pointwise`,
   :class:`~symbp.codegen.lower.SoftmaxLoss`: one thread per row; each row's loss goes to
   ``lrow[n]`` and :meth:`CudaEmitter.loss_total` (one thread) sums the rows in order, scales by
   ``c`` and adds the L2 penalty, so the loss is summed in the cpu target's order;
-- :class:`~symbp.codegen.lower.WeightGrad`: one thread per weight (i, j) summing over the batch
-  in row order; threads with ``i == 0`` also sum ``db[j]`` (no atomics: deterministic);
-- :class:`~symbp.codegen.lower.Update`: one thread per element of one flat parameter, launched
-  once per parameter.
+- :class:`~symbp.codegen.lower.WeightGrad`: one thread per weight (i, j), tiled over the batch
+  the same way, summing in row order; threads with ``i == 0`` also sum ``db[j]`` (no atomics:
+  deterministic);
+- :class:`~symbp.codegen.lower.Update`: a device function for one element, and one kernel that
+  updates every parameter in a single launch (thread ``i`` of the concatenated flat
+  parameters). Launches, not arithmetic, bound the small nets' step on a GPU.
 
-Kernels use only what Numba's CUDA simulator supports (no shared memory, no atomics, no
-cooperative groups), so the simulator runs the same source the GPU compiles.
+Every sum runs in the cpu target's order (k, or batch rows, ascending; tile padding adds exact
+zeros), so cuda and cpu agree to rounding. Kernels use only what Numba's CUDA simulator supports
+(shared arrays and ``syncthreads``, no atomics, no cooperative groups), so the simulator runs the
+same source the GPU compiles.
 """
 
 from __future__ import annotations
@@ -35,13 +40,21 @@ from .numba_cpu import CpuEmitter
 from .printer import print_assignments
 
 
+#: side of the shared-memory tiles and of the thread blocks of tiled kernels. The kernels read
+#: the module constants TILE and TILE_PAD (= TILE + 1), frozen when Numba compiles them; tests
+#: under the simulator set smaller ones on the module before the first launch.
+TILE = 16
+
+
 @dataclass(frozen=True)
 class Kernel:
     """A kernel and its launch: ``grid`` is ``(rows, cols)`` (2-D) or ``(size,)`` (1-D), each an
-    expression the host evaluates (``"n_rows"``, ``"3"``)."""
+    expression the host evaluates (``"n_rows"``, ``"3"``); ``tiled`` kernels take blocks of
+    ``TILE x TILE`` threads, x along the columns."""
 
     fn: FunctionDef
     grid: tuple[str, ...]
+    tiled: bool = False
 
     @property
     def name(self) -> str:
@@ -70,12 +83,24 @@ class CudaEmitter(CpuEmitter):
 
     # -- prologue and loop heads -----------------------------------------------------------------
     def kernel(self, name: str, body: list, grid: tuple[str, ...], doc: str,
-               fixed: tuple[str, ...] = ()) -> Kernel:
+               fixed: tuple[str, ...] = (), tiled: bool = False) -> Kernel:
         """A kernel whose arguments are ``fixed`` or the candidates its body reads."""
         text = "\n".join(line for line in render(body).splitlines()
                          if not line.lstrip().startswith("#"))
-        args = fixed or tuple(n for n in self.candidates if re.search(rf"\b{n}\b", text))
-        return Kernel(FunctionDef(name, args, body, self.decorator, doc), grid)
+        # a name read, not an attribute (cuda.blockIdx.x is not the argument x)
+        args = fixed or tuple(n for n in self.candidates if re.search(rf"(?<![\w.]){n}\b", text))
+        return Kernel(FunctionDef(name, args, body, self.decorator, doc), grid, tiled)
+
+    def _tiles(self, *names: str) -> list:
+        """Shared ``TILE x (TILE + 1)`` arrays (the pad column spreads a column's reads over the
+        memory banks) and the thread's place in its block."""
+        np_dt = f"np.{self.dtype}"
+        return [*(Line(f"{n} = cuda.shared.array((TILE, TILE_PAD), {np_dt})") for n in names),
+                Line("tx = cuda.threadIdx.x"), Line("ty = cuda.threadIdx.y")]
+
+    def _stage(self, tile: str, src: str, row: str, col: str, ok: str) -> Line:
+        """``tile[ty, tx] = src[row, col]``, an exact zero where ``ok`` is false."""
+        return Line(f"{tile}[ty, tx] = {src}[{row}, {col}] if {ok} else {self.zero()}")
 
     def threads2(self, rows: str, cols, body: list, r: str = "n", c: str = "j") -> list:
         """The head of a (rows x cols) loop nest: one thread per element."""
@@ -88,14 +113,30 @@ class CudaEmitter(CpuEmitter):
     # -- contractions with fused epilogues ------------------------------------------------------
     def emit_gemm(self, g: Gemm) -> Kernel:
         hoisted, body = self.block(g.epilogue, g.reads, {ACC: "acc"})
-        w = f"{g.w}[j, k]" if g.transpose_w else f"{g.w}[k, j]"
-        inner = [Line(f"acc = {self.zero()}"),
-                 For("k", f"range({g.inner})", [Line(f"acc += {g.a}[n, k] * {w}")]), *body]
-        return self.kernel(f"_k_{g.out}", [Comment(g.comment), *hoisted,
-                                           *self.threads2("n_rows", g.cols, inner)],
+        T = "TILE"
+        # ta[r, t] = a[row r, k0 + t]; tw[t, c] = W[k0 + t, col c] (read back as tw[c, t] when
+        # the weights are used transposed: staged as W[col, k] rows, coalesced either way)
+        if g.transpose_w:
+            wload = self._stage("tw", g.w, "jw", "k0 + tx", f"jw < {g.cols} and k0 + tx < {g.inner}")
+            wread, jw = "tw[tx, t]", [Line(f"jw = cuda.blockIdx.x * {T} + ty")]
+        else:
+            wload = self._stage("tw", g.w, "k0 + ty", "j", f"k0 + ty < {g.inner} and j < {g.cols}")
+            wread, jw = "tw[t, tx]", []
+        tiles = [
+            *self._tiles("ta", "tw"),
+            Line(f"n = cuda.blockIdx.y * {T} + ty"), Line(f"j = cuda.blockIdx.x * {T} + tx"),
+            *jw, Line(f"acc = {self.zero()}"),
+            For("k0", f"range(0, {g.inner}, {T})", [
+                self._stage("ta", g.a, "n", "k0 + tx", f"n < n_rows and k0 + tx < {g.inner}"),
+                wload, Line("cuda.syncthreads()"),
+                For("t", f"range({T})", [Line(f"acc += ta[ty, t] * {wread}")]),
+                Line("cuda.syncthreads()")]),
+            If(f"n < n_rows and j < {g.cols}", body)]
+        return self.kernel(f"_k_{g.out}", [Comment(g.comment), *hoisted, *tiles],
                            ("n_rows", str(g.cols)),
-                           f"{g.out}: one thread per (row n, unit j), a length-{g.inner} dot "
-                           "product, then the epilogue.")
+                           f"{g.out}: one thread per (row n, unit j); a length-{g.inner} dot "
+                           "product\nin TILE x TILE shared-memory tiles, then the epilogue.",
+                           tiled=True)
 
     def _row_max(self, z: str, cols: int) -> list:
         return [Line(f"m = {z}[n, 0]"),
@@ -169,18 +210,29 @@ class CudaEmitter(CpuEmitter):
 
     # -- parameter gradients -----------------------------------------------------------------------
     def emit_weightgrad(self, g: WeightGrad) -> Kernel:
-        init = self.zero() if g.decay is None else f"{self.lit(g.decay)} * {g.w}[i, j]"
-        body = [Line(f"acc = {init}"),
-                For("n", "range(n_rows)", [Line(f"acc += {g.x}[n, i] * {g.delta}[n, j]")]),
-                Line(f"{g.dW}[i, j] = acc"),
-                If("i == 0", [Line(f"total = {self.zero()}"),
-                              For("n", "range(n_rows)", [Line(f"total += {g.delta}[n, j]")]),
-                              Line(f"{g.db}[j] = total")])]
-        return self.kernel(f"_k_{g.dW}", [Comment(g.comment),
-                                          *self.threads2(g.inner, g.cols, body, "i", "j")],
-                           (str(g.inner), str(g.cols)),
+        T = "TILE"
+        z = self.zero()
+        init = z if g.decay is None else \
+            f"{self.lit(g.decay)} * {g.w}[i, j] if i < {g.inner} and j < {g.cols} else {z}"
+        # xs[t, r] = x[n0 + t, input r]; ds[t, c] = delta[n0 + t, unit c]: rows of both staged
+        body = [
+            *self._tiles("xs", "ds"),
+            Line(f"i = cuda.blockIdx.y * {T} + ty"), Line(f"j = cuda.blockIdx.x * {T} + tx"),
+            Line(f"ix = cuda.blockIdx.y * {T} + tx"),
+            Line(f"acc = {init}"), Line(f"total = {z}"),
+            For("n0", f"range(0, n_rows, {T})", [
+                self._stage("xs", g.x, "n0 + ty", "ix", f"n0 + ty < n_rows and ix < {g.inner}"),
+                self._stage("ds", g.delta, "n0 + ty", "j", f"n0 + ty < n_rows and j < {g.cols}"),
+                Line("cuda.syncthreads()"),
+                For("t", f"range({T})", [Line("d = ds[t, tx]"), Line("acc += xs[t, ty] * d"),
+                                         Line("total += d")]),
+                Line("cuda.syncthreads()")]),
+            If(f"i < {g.inner} and j < {g.cols}", [
+                Line(f"{g.dW}[i, j] = acc"), If("i == 0", [Line(f"{g.db}[j] = total")])])]
+        return self.kernel(f"_k_{g.dW}", [Comment(g.comment), *body], (str(g.inner), str(g.cols)),
                            f"{g.dW} and {g.db}: one thread per weight (i, j), summing over the "
-                           "batch in row order.")
+                           "batch\nin row order, TILE rows at a time through shared memory.",
+                           tiled=True)
 
     def nonfinite(self, grads: list[tuple[str, int]]) -> Kernel:
         """``status[1] = 1`` where an element of a (flat) gradient is not finite."""
@@ -204,10 +256,30 @@ class CudaEmitter(CpuEmitter):
                            "element.", fixed=("x", "y", "order", "start", "m", "xb", "yb"))
 
     # -- optimizer update ------------------------------------------------------------------------
-    def emit_update(self, u: Update) -> Kernel:
+    def emit_update(self, u: Update) -> FunctionDef:
+        """The optimizer on element ``i`` of one flat parameter ``p`` (gradient ``g``), in place:
+        a device function, called by :meth:`update_all`'s kernel."""
         hoisted, body = self.block(u.assigns, u.reads, invariant=u.invariant)
-        args = ("p", "g", *u.state, *u.hyper, *(("t",) if u.uses_t else ()))
-        return self.kernel("_k_update", [Comment(u.comment), *hoisted,
-                                         *self.threads1("i", "p.size", body)], ("size",),
-                           "The optimizer on one flat parameter p with gradient g, in place; one "
-                           "thread per element.", fixed=args)
+        args = ("p", "g", *u.state, *u.hyper, *(("t",) if u.uses_t else ()), "i")
+        return FunctionDef("_update_one", args, [Comment(u.comment), *hoisted, *body],
+                           self.device_decorator,
+                           "The optimizer on element i of the flat parameter p, in place.")
+
+    def update_all(self, u: Update, params: list[tuple[str, int]]) -> Kernel:
+        """One launch updates every parameter: thread ``i`` of the parameters laid end to end
+        (``params``: (name, size) in order) calls ``_update_one`` on its element."""
+        hyper = (*u.hyper, *(("t",) if u.uses_t else ()))
+        args, branches, start = [], [], 0
+        for name, size in params:
+            arrays = (f"{name}_flat", f"d{name}_flat", *(f"{s}_{name}_flat" for s in u.state))
+            args += arrays
+            index = f"i - {start}" if start else "i"
+            branches.append((f"i < {start + size}",
+                             [Line(f"_update_one({', '.join((*arrays, *hyper, index))})")]))
+            start += size
+        chain = If(*branches[-1])
+        for test, body in reversed(branches[:-1]):
+            chain = If(test, body, [chain])
+        return self.kernel("_k_update", [Line("i = cuda.grid(1)"), chain], (str(start),),
+                           f"The optimizer on all {start} parameter elements in one launch; one "
+                           "thread per element.", fixed=(*args, *hyper))
