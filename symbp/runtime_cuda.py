@@ -16,8 +16,9 @@ the ``__cuda_array_interface__`` (CuPy, PyTorch CUDA tensors). A device array mu
 the model's dtype, shape ``(N, width)`` and a C-contiguous layout; symbp never converts device
 data behind the caller's back, so anything else is a :class:`~symbp.runtime.RuntimeInputError`.
 
-The machines symbp is developed on have no GPU: the cuda kernels are tested under Numba's CUDA
-simulator (``NUMBA_ENABLE_CUDASIM=1``), which runs the same kernel source on the CPU.
+CI has no GPU: the cuda kernels are tested there under Numba's CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``), which runs the same kernel source on the CPU; ``.ci/gpu-check``
+runs the same cases on a real device.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def require_cuda() -> None:
                               '"symbp[cuda]"') from exc
     from numba import config
 
+    broken = _registry_error()
+    if broken is not None:
+        import numba_cuda
+
+        raise CudaUnavailable(
+            f"numba-cuda {numba_cuda.__version__} cannot compile kernels under NumPy "
+            f"{np.__version__}: loading its typing registries fails ({broken}); NumPy 2.5 "
+            f"removed np.row_stack, which numba-cuda 0.30 and older use. Install a NumPy it "
+            f"supports (pip install \"numpy<2.5\") or a newer numba-cuda") from broken
     if not config.ENABLE_CUDASIM and not cuda.is_available():
         raise CudaUnavailable("the cuda target found no usable CUDA GPU (numba.cuda.is_available() "
                               "is False); use target cpu or parallel, or set "
@@ -80,6 +90,21 @@ def device_data(model, a, axis: int, what: str):
     if a.ndim != 2 or a.shape[1] != width:
         raise RuntimeInputError(f"{kind}; expected shape (N, {width})")
     return a
+
+
+def _registry_error() -> Exception | None:
+    """The error numba-cuda's typing registries raise on import, or None. It loads them at the
+    first kernel compile, so a version mismatch would otherwise surface as a traceback from
+    inside the first launch. Checked only where NumPy lacks ``row_stack`` (the known case)."""
+    if hasattr(np, "row_stack"):
+        return None
+    try:
+        importlib.import_module("numba.cuda.np.arrayobj")
+    except ImportError:  # the simulator, or a numba-cuda laid out otherwise
+        return None
+    except AttributeError as exc:
+        return exc
+    return None
 
 
 class DeviceSession:

@@ -1,11 +1,11 @@
 """The cuda target against the cpu target, run by tests/test_cuda_sim.py in a child pytest process.
 
-No GPU is lent to this project's machines: the child sets ``NUMBA_ENABLE_CUDASIM=1`` so Numba's
-CUDA simulator runs the generated kernels on the CPU (the variable must be set before Numba is
-imported, hence the separate process: it would turn every cuda kernel of the main test run into
-simulated ones). On a machine with a GPU the same file runs the kernels on the device:
-``python -m pytest tests/cuda_sim_cases.py``. Sizes are tiny (2-3-2 nets, 10 rows): the
-simulator runs each thread as a Python thread.
+CI has no GPU: the child sets ``NUMBA_ENABLE_CUDASIM=1`` so Numba's CUDA simulator runs the
+generated kernels on the CPU (the variable must be set before Numba is imported, hence the
+separate process: it would turn every cuda kernel of the main test run into simulated ones). On a
+machine with a GPU the same file runs the kernels on the device (``bash .ci/gpu-check``, or
+``python -m pytest tests/cuda_sim_cases.py``; all pass on an H200). Sizes are tiny (2-3-2 nets,
+10 rows): the simulator runs each thread as a Python thread.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The cuda target: generated source (cheap, in this process) and the kernels under Numba's CUDA
 simulator (tests/cuda_sim_cases.py in a child pytest process).
 
-No GPU is lent to this project's machines, so the kernels are checked against the cpu target in
-the simulator (``NUMBA_ENABLE_CUDASIM=1``). The variable is read when Numba is imported, and
+CI has no GPU, so the kernels are checked against the cpu target in the simulator
+(``NUMBA_ENABLE_CUDASIM=1``; ``.ci/gpu-check`` runs the same cases on a real device). The variable is read when Numba is imported, and
 setting it here would turn every later CUDA use of this process into a simulated one, so the
 simulator runs in its own process; the main ``python -m pytest`` run always starts it.
 """
@@ -98,6 +98,26 @@ def test_codegen_cli_cuda(capsys):
 def test_missing_numba_cuda_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba.cuda", None)  # import numba.cuda raises
     with pytest.raises(CudaUnavailable, match=r'pip install "symbp\[cuda\]"'):
+        compile_derivation(_derivation(), "cuda")
+
+
+def test_numba_cuda_that_cannot_load_under_this_numpy_is_a_clear_error(monkeypatch):
+    """numba-cuda 0.30 under NumPy 2.5 (no np.row_stack) fails when it first compiles: symbp
+    says so before any kernel, with what to install."""
+    import importlib
+
+    import numpy as np
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "numba.cuda.np.arrayobj":
+            raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+        return real(name, *a, **k)
+
+    monkeypatch.delattr(np, "row_stack", raising=False)
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(CudaUnavailable, match=r'row_stack.*pip install "numpy<2\.5"'):
         compile_derivation(_derivation(), "cuda")
 
 
