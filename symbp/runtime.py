@@ -379,6 +379,11 @@ class CompiledModel:
         if self._hold_blas(rows, nb):
             with blas_single_threaded():
                 out = fn(*args)
+        elif self.target == "cuda":
+            from .runtime_cuda import quiet_launches
+
+            with quiet_launches():
+                out = fn(*args)
         else:
             out = fn(*args)
         if self.path is not None and name not in self._sealed:

@@ -23,7 +23,9 @@ runs the same cases on a real device.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import warnings
 
 import numpy as np
 
@@ -57,6 +59,17 @@ def require_cuda() -> None:
                               "is False); use target cpu or parallel, or set "
                               "NUMBA_ENABLE_CUDASIM=1 before starting Python to run the kernels "
                               "in Numba's CUDA simulator (slow, for testing)")
+
+
+@contextlib.contextmanager
+def quiet_launches():
+    """Numba's low-occupancy warnings silenced for the duration: the kernels of one step include
+    one-thread and few-block launches by design (the loss total, small layers), and each would
+    print "Grid size N will likely result in GPU under-utilization" on every new size. Other
+    warnings pass."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(?s).*Grid size .* under-utilization")
+        yield
 
 
 def on_device(a) -> bool:
@@ -143,15 +156,18 @@ class DeviceSession:
 
     def forward(self, X) -> np.ndarray:
         """The prediction at the device parameters (a host array)."""
-        return self.device.forward(self._data(X, 0, "X"))
+        with quiet_launches():
+            return self.device.forward(self._data(X, 0, "X"))
 
     def loss(self, X, Y) -> float:
-        return float(self.device.loss(*self._xy(X, Y)))
+        with quiet_launches():
+            return float(self.device.loss(*self._xy(X, Y)))
 
     def loss_and_grad(self, X, Y, grads: bool = True):
         """``(loss, grads dict)``; with ``grads=False`` the gradients stay on the device
         (``(loss, None)``)."""
-        L, g = self.device.loss_and_grad(*self._xy(X, Y, step=True), grads)
+        with quiet_launches():
+            L, g = self.device.loss_and_grad(*self._xy(X, Y, step=True), grads)
         return float(L), (dict(zip(self.model.param_names, g)) if g is not None else None)
 
     def step(self, X, Y, lr: float | None = None, **hyper) -> float:
@@ -159,7 +175,8 @@ class DeviceSession:
         args = [*self._xy(X, Y, step=True), *self.model._hyper(lr, hyper)]
         if self.model.module.USES_T:
             args.append(self.t + 1)
-        L = self.device.step(*args)
+        with quiet_launches():
+            L = self.device.step(*args)
         self.t += 1
         return float(L)
 
@@ -172,9 +189,10 @@ class DeviceSession:
         if batch_size < 1 or n_epochs < 0:
             raise RuntimeInputError("batch_size must be >= 1 and n_epochs >= 0")
         losses = np.zeros(n_epochs, dtype=np.float64)
-        t, epoch, stp, code = self.device.train_epochs(
-            X, Y, *self.model._hyper(lr, hyper), self.t, int(batch_size), int(n_epochs),
-            int(seed), int(start_epoch), losses)
+        with quiet_launches():
+            t, epoch, stp, code = self.device.train_epochs(
+                X, Y, *self.model._hyper(lr, hyper), self.t, int(batch_size), int(n_epochs),
+                int(seed), int(start_epoch), losses)
         self.t = int(t)
         if epoch < 0:
             return TrainResult(losses, None, self.t, list(range(start_epoch, start_epoch + n_epochs)))

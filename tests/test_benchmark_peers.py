@@ -199,3 +199,27 @@ def test_start_up_scripts_share_one_workload_and_their_children_parse():
         tree = ast.parse(child)
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         assert {"t_load", "t_first", "compile_spec"} <= names
+
+
+def test_gpu_step_rows_say_why_they_cannot_run_and_reject_unknown_names(capsys):
+    """benchmarks/gpu_step.py on any machine: each GPU peer either passes the gradient check and
+    is timed, or its row names what is missing (no GPU, no CUDA build, not installed)."""
+    from benchmarks import gpu_step
+
+    with pytest.raises(SystemExit):
+        gpu_step.main(["--impls", "torch cuda,tpu"])
+    assert "unknown tpu" in capsys.readouterr().err
+    try:
+        rc = gpu_step.main(["--impls", "torch cuda,jax gpu", "--configs", "i", "--dtype",
+                            "float32", "--scaled", "--repeats", "1", "--block", "0.001"])
+    finally:
+        for name in gpu_step.IMPLS:
+            harness.unregister_impl(name)
+    table = capsys.readouterr().out
+    assert rc == 0
+    rows = [line for line in table.splitlines() if line.startswith("i ")]
+    names = {"torch cuda", "jax gpu"}
+    assert {n for n in names if any(n in r for r in rows)} == names
+    for r in rows:
+        timed = r.split()[-1].replace(".", "", 1).isdigit()
+        assert timed or any(w in r for w in ("GPU", "CUDA", "not installed")), r

@@ -121,6 +121,25 @@ def test_numba_cuda_that_cannot_load_under_this_numpy_is_a_clear_error(monkeypat
         compile_derivation(_derivation(), "cuda")
 
 
+def test_quiet_launches_silences_only_the_low_occupancy_warning():
+    """Small kernels (the one-thread loss total) would warn on every new grid size."""
+    import warnings
+
+    from numba.core.errors import NumbaPerformanceWarning
+
+    from symbp.runtime_cuda import quiet_launches
+
+    low = ("Grid size 1 will likely result in GPU under-utilization due to low occupancy.")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_launches():
+            warnings.warn(NumbaPerformanceWarning(low))
+            warnings.warn(NumbaPerformanceWarning("Host array used in CUDA kernel"))
+        warnings.warn(NumbaPerformanceWarning(low))
+    texts = [str(w.message) for w in seen]
+    assert len(texts) == 2 and "Host array" in texts[0] and "Grid size 1" in texts[1]
+
+
 def test_cuda_without_gpu_names_the_simulator():
     """No GPU here and no simulator in this process: compiling for cuda says what to do."""
     from numba import config, cuda
