@@ -50,13 +50,13 @@ class SymbpCudaImpl:
         try:
             self.model = compile_spec(spec_text(cfg), "cuda", np.dtype(dtype).name)
         except CudaUnavailable as exc:
-            raise ImplUnavailable(f"no GPU ({exc})") from exc
+            raise ImplUnavailable(str(exc)) from exc
         from numba import cuda
 
         self.cuda = cuda
         self.names = self.model.param_names
         self.loop_name = "symbp cuda [loop]"
-        self.info = "symbp cuda: DeviceSession.step; [loop] = train_epochs, full batch"
+        self.info = "DeviceSession.step, data on the device; [loop] = train_epochs, full batch"
 
     def loss_and_grad(self, params, X, Y):
         return self.model.loss_and_grad(params, X, Y)

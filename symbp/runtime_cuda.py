@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import warnings
+import sys
+import threading
 
 import numpy as np
 
@@ -45,6 +46,9 @@ def require_cuda() -> None:
                               '"symbp[cuda]"') from exc
     from numba import config
 
+    if config.ENABLE_CUDASIM:
+        _lock_simulator_shared_arrays()
+        return
     broken = _registry_error()
     if broken is not None:
         import numba_cuda
@@ -54,7 +58,7 @@ def require_cuda() -> None:
             f"{np.__version__}: loading its typing registries fails ({broken}); NumPy 2.5 "
             f"removed np.row_stack, which numba-cuda 0.30 and older use. Install a NumPy it "
             f"supports (pip install \"numpy<2.5\") or a newer numba-cuda") from broken
-    if not config.ENABLE_CUDASIM and not cuda.is_available():
+    if not cuda.is_available():
         raise CudaUnavailable("the cuda target found no usable CUDA GPU (numba.cuda.is_available() "
                               "is False); use target cpu or parallel, or set "
                               "NUMBA_ENABLE_CUDASIM=1 before starting Python to run the kernels "
@@ -63,20 +67,72 @@ def require_cuda() -> None:
 
 @contextlib.contextmanager
 def quiet_launches():
-    """Numba's low-occupancy warnings silenced for the duration: the kernels of one step include
+    """Numba's low-occupancy warnings off for the duration: the kernels of one step include
     one-thread and few-block launches by design (the loss total, small layers), and each would
     print "Grid size N will likely result in GPU under-utilization" on every new size. Other
-    warnings pass."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"(?s).*Grid size .* under-utilization")
+    warnings pass. This switches numba-cuda's own setting (``CUDA_LOW_OCCUPANCY_WARNINGS``, the
+    one its test suite switches) rather than the warnings filters, which are process-wide and
+    whose every change resets the once-per-location registry."""
+    try:
+        from numba.cuda import config
+    except ImportError:  # numba-cuda versions that kept Numba's config
+        from numba.core import config
+    old = getattr(config, "CUDA_LOW_OCCUPANCY_WARNINGS", 1)
+    config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+    try:
         yield
+    finally:
+        config.CUDA_LOW_OCCUPANCY_WARNINGS = old
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+def _lock_simulator_shared_arrays() -> None:
+    """Make the CUDA simulator's ``cuda.shared.array`` safe for the tiled kernels (idempotent).
+
+    The simulator runs each thread of a block as a Python thread and gives the block one array
+    per source line, looked up in a dict and created on a miss. Two threads that both miss each
+    create one, and the block's threads then stage their tiles into different arrays: wrong
+    products, silently (seen in about 1 call in 20 with a short GIL switch interval). This
+    wraps the look-up-or-create in a lock; the dynamic (size 0) and aligned forms, which symbp
+    does not use, go to the simulator's own code.
+    """
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    original = FakeCUDAShared.array
+    if getattr(original, "symbp_locked", False):
+        return
+
+    def array(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:
+            return original(self, shape, dtype, alignment)
+        frame = sys._getframe(1)  # the kernel's line names the array, as in the simulator
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with _SHARED_LOCK:
+            res = self._allocations.get(caller)
+            if res is None:
+                if not isinstance(dtype, (np.dtype, type)):
+                    from numba.np import numpy_support
+
+                    dtype = numpy_support.as_dtype(dtype)
+                res = self._allocations[caller] = np.empty(shape, dtype)
+        return res
+
+    array.symbp_locked = True
+    FakeCUDAShared.array = array
 
 
 def on_device(a) -> bool:
     """True for a CUDA device array: Numba's (the simulator's too) or any object exposing the
-    ``__cuda_array_interface__``."""
-    return (not isinstance(a, np.ndarray)
-            and (hasattr(a, "__cuda_array_interface__") or getattr(a, "__cuda_ndarray__", False)))
+    ``__cuda_array_interface__`` (one whose interface refuses to be read, such as a PyTorch
+    tensor that requires grad, counts too: :func:`device_data` says why it cannot be used)."""
+    if isinstance(a, np.ndarray):
+        return False
+    try:
+        return hasattr(a, "__cuda_array_interface__") or bool(getattr(a, "__cuda_ndarray__", False))
+    except Exception:  # noqa: BLE001 - the property exists but raised
+        return True
 
 
 def device_data(model, a, axis: int, what: str):
@@ -88,7 +144,13 @@ def device_data(model, a, axis: int, what: str):
     if not getattr(a, "__cuda_ndarray__", False):
         from numba import cuda
 
-        a = cuda.as_cuda_array(a)  # a view of CuPy's / PyTorch's memory, no copy
+        try:
+            a = cuda.as_cuda_array(a)  # a view of CuPy's / PyTorch's memory, no copy
+        except Exception as exc:  # noqa: BLE001 - the other library says why, in its words
+            raise RuntimeInputError(
+                f"{what} is a {type(a).__name__} on the device whose __cuda_array_interface__ "
+                f"cannot be used ({type(exc).__name__}: {exc}); pass a plain device array "
+                f"(for a PyTorch tensor: tensor.detach())") from exc
     width = model.sizes[axis]
     kind = f"{what} is a device array of shape {tuple(a.shape)} and dtype {a.dtype}"
     if np.dtype(a.dtype) != model.dtype:
@@ -149,9 +211,10 @@ class DeviceSession:
         from .runtime import RuntimeInputError
 
         X, Y = self._data(X, 0, "X"), self._data(Y, -1, "Y")
-        if step and (X.shape[0] != Y.shape[0] or X.shape[0] == 0):
-            raise RuntimeInputError(f"X has {X.shape[0]} rows and Y has {Y.shape[0]}: a "
-                                    "gradient needs the same number of rows in both, at least one")
+        if X.shape[0] != Y.shape[0] or (step and X.shape[0] == 0):
+            need = "at least one row and " if step else ""
+            raise RuntimeInputError(f"X has {X.shape[0]} rows and Y has {Y.shape[0]}: "
+                                    f"they need {need}the same number of rows")
         return X, Y
 
     def forward(self, X) -> np.ndarray:

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from numba import config
+from numba import config, cuda
 
 from symbp.runtime import compile_derivation
 from symbp.runtime_cuda import require_cuda
@@ -28,36 +28,11 @@ except ImportError:
 
 require_cuda()  # fails loudly (not a skip) when neither a GPU nor the simulator is there
 
-
-def _shared_array_locked(self, shape, dtype, alignment=None):
-    """The simulator's ``cuda.shared.array`` (one array per block and source line), with its
-    look-up-or-create under a lock: unlocked, two threads of a block that both find no array
-    each make one, and the block's threads stop sharing it (seen here as wrong products)."""
-    from numba.np import numpy_support
-
-    if alignment is not None or shape == 0:
-        raise RuntimeError("symbp's kernels use neither aligned nor dynamic shared arrays")
-    frame = sys._getframe(1)
-    caller = (frame.f_code.co_filename, frame.f_lineno)
-    with _SHARED_LOCK:
-        res = self._allocations.get(caller)
-        if res is None:
-            if not isinstance(dtype, np.dtype) and not isinstance(dtype, type):
-                dtype = numpy_support.as_dtype(dtype)
-            res = self._allocations[caller] = np.empty(shape, dtype)
-    return res
-
-
 if config.ENABLE_CUDASIM:
-    import threading
-
-    from numba.cuda.simulator.kernelapi import FakeCUDAShared
-
-    _SHARED_LOCK = threading.Lock()
-    FakeCUDAShared.array = _shared_array_locked
     # The simulator's block manager polls its threads for syncthreads() in a loop that holds the
     # GIL; with the default 5 ms switch interval each barrier of the tiled kernels costs
-    # milliseconds. A short interval lets the threads reach it.
+    # milliseconds. A short interval lets the threads reach it (and makes races show: see
+    # test_simulator_shared_arrays_are_shared_by_the_block).
     sys.setswitchinterval(1e-5)
 
 #: (activations, loss, optimizer, l2): one combination per activation/loss family
@@ -262,6 +237,9 @@ def test_device_session_uses_device_data_in_place():
         assert L_dev == L_host and dev.loss(x, y) == host.loss(X, Y)
         close(g_dev, g_host, 0.0)
         assert np.array_equal(dev.forward(x), host.forward(X))
+        assert dev._xy(x, y)[0] is (x if not isinstance(x, Foreign) else dev._xy(x, y)[0])
+        if not isinstance(x, Foreign):  # symbp hands Numba's own device arrays over as they are
+            assert dev._xy(x, y)[1] is y
         r_dev = dev.train_epochs(x, y, lr=0.1, batch_size=4, n_epochs=2, seed=5)
         r_host = host.train_epochs(X, Y, lr=0.1, batch_size=4, n_epochs=2, seed=5)
         assert np.array_equal(r_dev.losses, r_host.losses) and r_dev.t == r_host.t == 7
@@ -286,6 +264,13 @@ def test_device_session_refuses_device_data_it_would_have_to_convert():
         s.forward(cuda.to_device(np.asfortranarray(X)))
     with pytest.raises(RuntimeInputError, match="X has 10 rows and Y has 9"):
         s.step(cuda.to_device(X), cuda.to_device(Y[:9]), lr=0.1)
+    with pytest.raises(RuntimeInputError, match="X has 10 rows and Y has 9"):
+        s.loss(X, Y[:9])  # a loss too: its kernels would read past Y
+    # the generated module checks on its own (CompiledModel and standalone use)
+    with pytest.raises(ValueError, match="y needs the rows of x and 2 columns"):
+        s.device.loss(X, Y[:9])
+    with pytest.raises(ValueError, match="x needs 2 dimensions and 2 columns"):
+        s.device.forward(X[:, :1])
 
 
 def test_generated_module_runs_on_its_own(tmp_path):
@@ -334,3 +319,72 @@ def test_gpu_benchmark_row_passes_the_benchmark_gradient_check():
         impl.model.module.TILE, impl.model.module.TILE_PAD = 4, 5
     err = harness.check_impl(cfg, np.float64, impl, params, X, Y)
     assert err <= 1e-10
+
+
+def test_zero_rows_match_cpu():
+    """forward on no rows is an empty prediction and the mean loss over none is nan, as on the
+    cpu target, also as a model's first call (no buffers yet)."""
+    d, gpu, cpu = models(CASES[0])
+    p = gpu.init_params(seed=1)
+    X, Y = np.zeros((0, 2)), np.zeros((0, 2))
+    assert gpu.forward(p, X).shape == cpu.forward(p, X).shape == (0, 2)
+    assert np.isnan(gpu.loss(p, X, Y)) and np.isnan(cpu.loss(p, X, Y))
+    s = gpu.to_device(p)
+    assert s.forward(X).shape == (0, 2) and np.isnan(s.loss(X, Y))
+
+
+def test_deep_wide_net_spans_tiles_and_update_launches():
+    """Widths above the tile (several k tiles, row tiles, partial tiles) and 5 layers of Adam
+    (10 parameters, 40 arrays: two update launches) against the cpu target."""
+    spec = cu.spec_text([6, 9, 5, 7, 5, 3], ["tanh", "relu", "sigmoid", "tanh", "identity"],
+                        "softmax_cross_entropy", l2=0.01, name="sim_deep")
+    d = cu.derive_text(spec, optimizer="adam")
+    gpu, cpu = compile_derivation(d, "cuda"), compile_derivation(d, "cpu")
+    if config.ENABLE_CUDASIM:
+        gpu.module.TILE, gpu.module.TILE_PAD = 4, 5
+    assert "def _k_update_2(" in gpu.source and "def _k_update_3(" not in gpu.source
+    X, Y = cu.data(d.spec, n=11, seed=21)
+    p_gpu, p_cpu = gpu.init_params(seed=2), cpu.init_params(seed=2)
+    L, g = gpu.loss_and_grad(p_gpu, X, Y)
+    L_cpu, g_cpu = cpu.loss_and_grad(p_cpu, X, Y)
+    assert abs(L - L_cpu) <= 1e-12 * abs(L_cpu)
+    close(g, g_cpu, 1e-12)
+    s_gpu, s_cpu = gpu.init_state(), cpu.init_state()
+    r_gpu = gpu.train_epochs(p_gpu, s_gpu, X, Y, lr=0.01, batch_size=5, n_epochs=2, seed=3)
+    r_cpu = cpu.train_epochs(p_cpu, s_cpu, X, Y, lr=0.01, batch_size=5, n_epochs=2, seed=3)
+    assert r_gpu.t == r_cpu.t == 6
+    np.testing.assert_allclose(r_gpu.losses, r_cpu.losses, rtol=1e-12)
+    close(p_gpu, p_cpu, 1e-12)
+    close(s_gpu, s_cpu, 1e-12)
+
+
+@cuda.jit  # at module level: the simulator swaps in its fake ``cuda`` through the globals
+def _rotate(src, out):
+    tile = cuda.shared.array(16, np.float64)
+    i = cuda.threadIdx.x
+    tile[i] = src[i]
+    cuda.syncthreads()
+    out[i] = tile[(i + 1) % 16]
+
+
+def test_simulator_shared_arrays_are_shared_by_the_block(monkeypatch):
+    """Each thread stages one element of a shared tile and reads its neighbour's, so every
+    thread must get the block's one array. The simulator creates it on a thread's first miss;
+    a slow allocation keeps that window open, so unlocked every thread would make its own (the
+    race symbp's lock closes, which at full speed showed in about 1 call in 20)."""
+    import time
+
+    src = np.arange(16.0)
+    out = np.zeros(16)
+    if config.ENABLE_CUDASIM:
+        empty = np.empty
+
+        def slow_empty(*args, **kwargs):
+            time.sleep(0.002)
+            return empty(*args, **kwargs)
+
+        monkeypatch.setattr(np, "empty", slow_empty)
+    for _ in range(3):
+        out[:] = 0.0
+        _rotate[1, 16](src, out)
+        np.testing.assert_array_equal(out, np.roll(src, -1))

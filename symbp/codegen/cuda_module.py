@@ -87,15 +87,15 @@ class CudaModuleBuilder(_ModuleBuilder):
         back = [em.emit(n) for n in p.backward]
         total = em.loss_total(self.mean, p.penalty, self.shapes)
         update_one = em.emit(p.update)
-        update = em.update_all(p.update, [(name, self._size(name)) for name in p.params])
+        updates = em.update_all(p.update, [(name, self._size(name)) for name in p.params])
         grads = [(f"{g.name}_flat", self._size(g.name[1:])) for g in p.grads]
         nonfinite = em.nonfinite(grads)
         gather = em.gather(p.sizes[0], p.sizes[-1])
-        kernels = [*fwd, *loss_only, *back, total, update, nonfinite, gather]
+        kernels = [*fwd, *loss_only, *back, total, *updates, nonfinite, gather]
         helpers = [self._helper(name) for name in HELPERS if name in em.helpers]
         defs = [*helpers, update_one, *(k.fn for k in kernels), self._order_fn(),
                 *self._host_helpers(),
-                self._device_model(fwd, loss_only, back, total, update, nonfinite, gather),
+                self._device_model(fwd, loss_only, back, total, updates, nonfinite, gather),
                 *self._functions()]
         consts = self._constants() + [("BLOCK_1D", str(BLOCK_1D)), ("BLOCK_2D", str(BLOCK_2D)),
                                       ("TILE", str(TILE)), ("TILE_PAD", str(TILE + 1))]
@@ -126,19 +126,30 @@ class CudaModuleBuilder(_ModuleBuilder):
                 Line("return (max(1, (rows + tx - 1) // tx), (cols + ty - 1) // ty), (tx, ty)")],
                 doc="(blocks, threads) of a 2-D launch over a rows x cols grid."),
             FunctionDef("_tiles", ("rows", "cols"), [
-                Line("return ((cols + TILE - 1) // TILE, (rows + TILE - 1) // TILE), (TILE, TILE)")],
+                Line("blocks = (max(1, (rows + TILE - 1) // TILE), max(1, (cols + TILE - 1) // TILE))"),
+                Line("return blocks, (TILE, TILE)")],
                 doc="(blocks, threads) of a tiled kernel over a rows x cols output: TILE x TILE\n"
-                    "blocks, x along the columns."),
+                    "threads, x along the columns; the grid's x counts row tiles (its y is\n"
+                    "capped at 65535 blocks)."),
             FunctionDef("_finite", ("a",), [
                 Line("return bool(np.isfinite(a.copy_to_host()).all())")],
                 doc="True when every element of the device array a is finite.")]
+
+    def _scale(self, rows: str = "n_rows") -> str:
+        """The mean's 1/rows; nan over zero rows (the cpu target's 0 * inf), not a host
+        ZeroDivisionError."""
+        scale = super()._scale(rows)
+        if not scale:
+            return ""
+        nan = "f32(math.nan)" if self.dtype == "float32" else "math.nan"
+        return f"{scale} if {rows} else {nan}"
 
     def _scale_line(self, rows: str) -> list:
         scale = self._scale(rows)
         return [Line(f"c = {scale}")] if scale else []
 
     # -- DeviceModel -------------------------------------------------------------------------------
-    def _device_model(self, fwd, loss_only, back, total, update, nonfinite, gather) -> ClassDef:
+    def _device_model(self, fwd, loss_only, back, total, updates, nonfinite, gather) -> ClassDef:
         p = self.p
         params, np_dt = list(p.params), self.np_dtype
         bufs = p.forward_buffers + p.backward_buffers
@@ -158,20 +169,22 @@ class CudaModuleBuilder(_ModuleBuilder):
             init.append(If("len(state)", up))
         init += [Line("self.status = cuda.to_device(np.zeros(2))"),
                  Line("self.host_status = np.zeros(2)"), Line("self.rows = 0")]
-        alloc = [If("rows <= self.rows", [Line("return")]), Line("self.rows = rows")]
+        alloc = [Line("rows = max(rows, 1)"), If("rows <= self.rows", [Line("return")]),
+                 Line("self.rows = rows")]
         for b in bufs:
             alloc.append(Line(f"self.{b.name} = cuda.device_array((rows, {b.cols}), dtype={np_dt})"))
         alloc.append(Line(f"self.lrow = cuda.device_array(rows, dtype={np_dt})"))
 
         local = {*self.hyper, *self.t_arg}
-        upd = [self._launch(update, [a if a in local else f"self.{a}" for a in update.args])]
+        upd = [self._launch(k, [a if a in local else f"self.{a}" for a in k.args]) for k in updates]
         check = [self._launch(nonfinite, [f"self.{a}" for a in nonfinite.args])]
         status = [Line("self.status.copy_to_host(self.host_status)"),
                   Line("return float(self.host_status[0]), self.host_status[1] == 0.0")]
         out_name = p.resolve(p.output)
-        data = [Line("n_rows = x.shape[0]"), *self._scale_line("n_rows"),
+        check_x, check_y = self._shape_checks()
+        data = [check_x, check_y, Line("n_rows = x.shape[0]"), *self._scale_line("n_rows"),
                 Line("self._allocate(n_rows)"), Line("x = cuda.to_device(x)")]
-        data_x = [data[0], *data[-2:]]
+        data_x = [check_x, Line("n_rows = x.shape[0]"), *data[-2:]]
         cy = ("y", "n_rows", *self.c_arg)
         methods = [
             FunctionDef("__init__", ("self", "params", "state=()"), init),
@@ -232,6 +245,15 @@ class CudaModuleBuilder(_ModuleBuilder):
                         ") or () when no step is taken. The device copies\nchange only through "
                         "step and train_epochs; pull() copies them back.")
 
+    def _shape_checks(self) -> tuple[If, If]:
+        """ValueError unless x is (rows, d0) and y (the same rows, dL): the kernels index
+        without bounds checks, so the host checks first (as the cpu module's kernels do)."""
+        d0, dL = self.p.sizes[0], self.p.sizes[-1]
+        return (If(f"x.ndim != 2 or x.shape[1] != {d0}", [
+                    Line(f'raise ValueError("x needs 2 dimensions and {d0} columns")')]),
+                If(f"y.ndim != 2 or y.shape[0] != x.shape[0] or y.shape[1] != {dL}", [
+                    Line(f'raise ValueError("y needs the rows of x and {dL} columns")')]))
+
     def _train_method(self, gather: Kernel) -> FunctionDef:
         p = self.p
         c = ", c" if self.mean else ""
@@ -251,7 +273,8 @@ class CudaModuleBuilder(_ModuleBuilder):
                                 Line("order = cuda.to_device(order_h)")]),
                  Line("total = 0.0"), For("s", "range(steps)", step),
                  Line("losses[e] = total / steps")]
-        body = [Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
+        body = [*self._shape_checks(),
+                Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
                 Line("steps = (n_total + batch - 1) // batch"),
                 Line("x = cuda.to_device(x)"), Line("y = cuda.to_device(y)"),
                 Line("self._allocate(batch)"),

@@ -15,8 +15,8 @@ how the host launches it:
   ``lrow[n]`` and :meth:`CudaEmitter.loss_total` (one thread) sums the rows in order, scales by
   ``c`` and adds the L2 penalty, so the loss is summed in the cpu target's order;
 - :class:`~symbp.codegen.lower.WeightGrad`: one thread per weight (i, j), tiled over the batch
-  the same way, summing in row order; threads with ``i == 0`` also sum ``db[j]`` (no atomics:
-  deterministic);
+  the same way, summing in row order; each thread also sums its column of ``delta`` and those
+  of row ``i == 0`` write ``db[j]`` (no atomics: deterministic);
 - :class:`~symbp.codegen.lower.Update`: a device function for one element, and one kernel that
   updates every parameter in a single launch (thread ``i`` of the concatenated flat
   parameters). Launches, not arithmetic, bound the small nets' step on a GPU.
@@ -44,13 +44,16 @@ from .printer import print_assignments
 #: the module constants TILE and TILE_PAD (= TILE + 1), frozen when Numba compiles them; tests
 #: under the simulator set smaller ones on the module before the first launch.
 TILE = 16
+#: arrays per optimizer-update launch (see :meth:`CudaEmitter.update_all`)
+MAX_UPDATE_ARRAYS = 32
 
 
 @dataclass(frozen=True)
 class Kernel:
     """A kernel and its launch: ``grid`` is ``(rows, cols)`` (2-D) or ``(size,)`` (1-D), each an
     expression the host evaluates (``"n_rows"``, ``"3"``); ``tiled`` kernels take blocks of
-    ``TILE x TILE`` threads, x along the columns."""
+    ``TILE x TILE`` threads, threadIdx.x along the columns, and a grid whose x counts row tiles
+    (the grid's x may reach 2**31 - 1 blocks, its y only 65535)."""
 
     fn: FunctionDef
     grid: tuple[str, ...]
@@ -118,13 +121,13 @@ class CudaEmitter(CpuEmitter):
         # the weights are used transposed: staged as W[col, k] rows, coalesced either way)
         if g.transpose_w:
             wload = self._stage("tw", g.w, "jw", "k0 + tx", f"jw < {g.cols} and k0 + tx < {g.inner}")
-            wread, jw = "tw[tx, t]", [Line(f"jw = cuda.blockIdx.x * {T} + ty")]
+            wread, jw = "tw[tx, t]", [Line(f"jw = cuda.blockIdx.y * {T} + ty")]
         else:
             wload = self._stage("tw", g.w, "k0 + ty", "j", f"k0 + ty < {g.inner} and j < {g.cols}")
             wread, jw = "tw[t, tx]", []
         tiles = [
             *self._tiles("ta", "tw"),
-            Line(f"n = cuda.blockIdx.y * {T} + ty"), Line(f"j = cuda.blockIdx.x * {T} + tx"),
+            Line(f"n = cuda.blockIdx.x * {T} + ty"), Line(f"j = cuda.blockIdx.y * {T} + tx"),
             *jw, Line(f"acc = {self.zero()}"),
             For("k0", f"range(0, {g.inner}, {T})", [
                 self._stage("ta", g.a, "n", "k0 + tx", f"n < n_rows and k0 + tx < {g.inner}"),
@@ -217,8 +220,8 @@ class CudaEmitter(CpuEmitter):
         # xs[t, r] = x[n0 + t, input r]; ds[t, c] = delta[n0 + t, unit c]: rows of both staged
         body = [
             *self._tiles("xs", "ds"),
-            Line(f"i = cuda.blockIdx.y * {T} + ty"), Line(f"j = cuda.blockIdx.x * {T} + tx"),
-            Line(f"ix = cuda.blockIdx.y * {T} + tx"),
+            Line(f"i = cuda.blockIdx.x * {T} + ty"), Line(f"j = cuda.blockIdx.y * {T} + tx"),
+            Line(f"ix = cuda.blockIdx.x * {T} + tx"),
             Line(f"acc = {init}"), Line(f"total = {z}"),
             For("n0", f"range(0, n_rows, {T})", [
                 self._stage("xs", g.x, "n0 + ty", "ix", f"n0 + ty < n_rows and ix < {g.inner}"),
@@ -265,13 +268,24 @@ class CudaEmitter(CpuEmitter):
                            self.device_decorator,
                            "The optimizer on element i of the flat parameter p, in place.")
 
-    def update_all(self, u: Update, params: list[tuple[str, int]]) -> Kernel:
-        """One launch updates every parameter: thread ``i`` of the parameters laid end to end
-        (``params``: (name, size) in order) calls ``_update_one`` on its element."""
+    def update_all(self, u: Update, params: list[tuple[str, int]]) -> list[Kernel]:
+        """Kernels that update every parameter, as few as the launch's argument space allows:
+        thread ``i`` of a kernel's parameters laid end to end (``params``: (name, size) in
+        order) calls ``_update_one`` on its element. A kernel takes at most
+        ``MAX_UPDATE_ARRAYS`` arrays (each is 7 words of kernel parameters; CUDA before 12.1
+        allows 4 KiB of them), so deep nets with Adam get a few launches, not one per
+        parameter."""
+        per = 2 + len(u.state)
+        group = max(1, MAX_UPDATE_ARRAYS // per)
+        chunks = [params[k:k + group] for k in range(0, len(params), group)]
+        return [self._update_kernel(u, chunk, "_k_update" + (f"_{c + 1}" if c else ""))
+                for c, chunk in enumerate(chunks)]
+
+    def _update_kernel(self, u: Update, params: list[tuple[str, int]], name: str) -> Kernel:
         hyper = (*u.hyper, *(("t",) if u.uses_t else ()))
         args, branches, start = [], [], 0
-        for name, size in params:
-            arrays = (f"{name}_flat", f"d{name}_flat", *(f"{s}_{name}_flat" for s in u.state))
+        for pname, size in params:
+            arrays = (f"{pname}_flat", f"d{pname}_flat", *(f"{s}_{pname}_flat" for s in u.state))
             args += arrays
             index = f"i - {start}" if start else "i"
             branches.append((f"i < {start + size}",
@@ -280,6 +294,7 @@ class CudaEmitter(CpuEmitter):
         chain = If(*branches[-1])
         for test, body in reversed(branches[:-1]):
             chain = If(test, body, [chain])
-        return self.kernel("_k_update", [Line("i = cuda.grid(1)"), chain], (str(start),),
-                           f"The optimizer on all {start} parameter elements in one launch; one "
+        what = ", ".join(n for n, _ in params)
+        return self.kernel(name, [Line("i = cuda.grid(1)"), chain], (str(start),),
+                           f"The optimizer on {what} ({start} elements) in one launch; one "
                            "thread per element.", fixed=(*args, *hyper))
