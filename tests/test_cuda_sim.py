@@ -153,3 +153,20 @@ def test_cuda_without_gpu_names_the_simulator():
     else:
         with pytest.raises(CudaUnavailable, match="NUMBA_ENABLE_CUDASIM=1"):
             compile_derivation(d, "cuda")
+
+
+def test_tiled_launch_grids_fit_cuda_limits(tmp_path):
+    """The generated host helper: row tiles on the grid's x (up to 2**31 - 1 blocks; y stops at
+    65535), at least one block each way (a zero-row call launches guarded threads, not an
+    invalid grid)."""
+    import importlib.util
+
+    path = tmp_path / "tiles_mod.py"
+    path.write_text(generate_source(_derivation(), "cuda", "float64"))
+    spec = importlib.util.spec_from_file_location("tiles_mod", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # imports numba.cuda only; nothing is compiled
+    assert mod.TILE == 16 and mod.TILE_PAD == 17
+    assert mod._tiles(2_000_000, 10) == ((125_000, 1), (16, 16))
+    assert mod._tiles(0, 3) == ((1, 1), (16, 16))
+    assert mod._tiles(33, 17) == ((3, 2), (16, 16))
