@@ -43,6 +43,10 @@ EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter, "cuda": CudaEmitter}
 #: the compiled functions of a cpu or parallel module that Python calls; the others (passes,
 #: helpers) only compiled code calls, and they get the emitter's ``internal`` decorator
 PUBLIC = frozenset({"forward", "loss", "train_epochs", "_order"})
+#: functions inlined into their one compiled caller (Numba's ``inline='always'``: no function of
+#: their own to type, lower and link; Python can still call them). ``_order``: -0.07 s of a
+#: cold start (``benchmarks/ab_compile.py``, 6 paired rounds, config ii)
+INLINE = frozenset({"_order"})
 
 
 def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
@@ -277,7 +281,8 @@ class _ModuleBuilder:
         """The target's decorator where the body has a prange loop, else the serial one; the
         internal form for functions only compiled code calls (see ``PUBLIC``)."""
         em = self.em if "prange(" in render(body) else CpuEmitter
-        return em.decorator if name in PUBLIC else em.internal
+        decorator = em.decorator if name in PUBLIC else em.internal
+        return decorator[:-1] + ",\n      inline='always')" if name in INLINE else decorator
 
     def _finish_loss(self) -> list:
         out = []
