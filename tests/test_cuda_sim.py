@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from symbp.cli import main
@@ -106,8 +107,6 @@ def test_numba_cuda_that_cannot_load_under_this_numpy_is_a_clear_error(monkeypat
     says so before any kernel, with what to install."""
     import importlib
 
-    import numpy as np
-
     real = importlib.import_module
 
     def fake(name, *a, **k):
@@ -170,3 +169,19 @@ def test_tiled_launch_grids_fit_cuda_limits(tmp_path):
     assert mod._tiles(2_000_000, 10) == ((125_000, 1), (16, 16))
     assert mod._tiles(0, 3) == ((1, 1), (16, 16))
     assert mod._tiles(33, 17) == ((3, 2), (16, 16))
+
+
+def test_a_device_object_that_refuses_its_interface_is_a_clear_error():
+    """A PyTorch tensor that requires grad raises from __cuda_array_interface__: symbp sees a
+    device object and says what to pass instead, not the other library's traceback."""
+    from symbp.runtime import RuntimeInputError
+    from symbp.runtime_cuda import device_data, on_device
+
+    class Tensor:
+        @property
+        def __cuda_array_interface__(self):
+            raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires grad")
+
+    assert on_device(Tensor()) and not on_device(np.zeros(3)) and not on_device([1.0])
+    with pytest.raises(RuntimeInputError, match=r"X is a Tensor on the device .*tensor\.detach"):
+        device_data(None, Tensor(), 0, "X")
