@@ -17,9 +17,10 @@ how the host launches it:
 - :class:`~symbp.codegen.lower.WeightGrad`: one thread per weight (i, j), tiled over the batch
   the same way, summing in row order; each thread also sums its column of ``delta`` and those
   of row ``i == 0`` write ``db[j]`` (no atomics: deterministic);
-- :class:`~symbp.codegen.lower.Update`: a device function for one element, and one kernel that
-  updates every parameter in a single launch (thread ``i`` of the concatenated flat
-  parameters). Launches, not arithmetic, bound the small nets' step on a GPU.
+- :class:`~symbp.codegen.lower.Update`: a device function for one element, and kernels that
+  update many parameters per launch (thread ``i`` of their concatenated flat parameters; one
+  launch unless the arguments would pass ``MAX_UPDATE_ARRAYS``). Launches, not arithmetic,
+  bound the small nets' step on a GPU.
 
 Every sum runs in the cpu target's order (k, or batch rows, ascending; tile padding adds exact
 zeros), so cuda and cpu agree to rounding. Kernels use only what Numba's CUDA simulator supports
@@ -116,23 +117,22 @@ class CudaEmitter(CpuEmitter):
     # -- contractions with fused epilogues ------------------------------------------------------
     def emit_gemm(self, g: Gemm) -> Kernel:
         hoisted, body = self.block(g.epilogue, g.reads, {ACC: "acc"})
-        T = "TILE"
         # ta[r, t] = a[row r, k0 + t]; tw[t, c] = W[k0 + t, col c] (read back as tw[c, t] when
         # the weights are used transposed: staged as W[col, k] rows, coalesced either way)
         if g.transpose_w:
             wload = self._stage("tw", g.w, "jw", "k0 + tx", f"jw < {g.cols} and k0 + tx < {g.inner}")
-            wread, jw = "tw[tx, t]", [Line(f"jw = cuda.blockIdx.y * {T} + ty")]
+            wread, jw = "tw[tx, t]", [Line(f"jw = cuda.blockIdx.y * TILE + ty")]
         else:
             wload = self._stage("tw", g.w, "k0 + ty", "j", f"k0 + ty < {g.inner} and j < {g.cols}")
             wread, jw = "tw[t, tx]", []
         tiles = [
             *self._tiles("ta", "tw"),
-            Line(f"n = cuda.blockIdx.x * {T} + ty"), Line(f"j = cuda.blockIdx.y * {T} + tx"),
+            Line(f"n = cuda.blockIdx.x * TILE + ty"), Line(f"j = cuda.blockIdx.y * TILE + tx"),
             *jw, Line(f"acc = {self.zero()}"),
-            For("k0", f"range(0, {g.inner}, {T})", [
+            For("k0", f"range(0, {g.inner}, TILE)", [
                 self._stage("ta", g.a, "n", "k0 + tx", f"n < n_rows and k0 + tx < {g.inner}"),
                 wload, Line("cuda.syncthreads()"),
-                For("t", f"range({T})", [Line(f"acc += ta[ty, t] * {wread}")]),
+                For("t", f"range(TILE)", [Line(f"acc += ta[ty, t] * {wread}")]),
                 Line("cuda.syncthreads()")]),
             If(f"n < n_rows and j < {g.cols}", body)]
         return self.kernel(f"_k_{g.out}", [Comment(g.comment), *hoisted, *tiles],
@@ -213,21 +213,20 @@ class CudaEmitter(CpuEmitter):
 
     # -- parameter gradients -----------------------------------------------------------------------
     def emit_weightgrad(self, g: WeightGrad) -> Kernel:
-        T = "TILE"
         z = self.zero()
         init = z if g.decay is None else \
             f"{self.lit(g.decay)} * {g.w}[i, j] if i < {g.inner} and j < {g.cols} else {z}"
         # xs[t, r] = x[n0 + t, input r]; ds[t, c] = delta[n0 + t, unit c]: rows of both staged
         body = [
             *self._tiles("xs", "ds"),
-            Line(f"i = cuda.blockIdx.x * {T} + ty"), Line(f"j = cuda.blockIdx.y * {T} + tx"),
-            Line(f"ix = cuda.blockIdx.x * {T} + tx"),
+            Line(f"i = cuda.blockIdx.x * TILE + ty"), Line(f"j = cuda.blockIdx.y * TILE + tx"),
+            Line(f"ix = cuda.blockIdx.x * TILE + tx"),
             Line(f"acc = {init}"), Line(f"total = {z}"),
-            For("n0", f"range(0, n_rows, {T})", [
+            For("n0", f"range(0, n_rows, TILE)", [
                 self._stage("xs", g.x, "n0 + ty", "ix", f"n0 + ty < n_rows and ix < {g.inner}"),
                 self._stage("ds", g.delta, "n0 + ty", "j", f"n0 + ty < n_rows and j < {g.cols}"),
                 Line("cuda.syncthreads()"),
-                For("t", f"range({T})", [Line("d = ds[t, tx]"), Line("acc += xs[t, ty] * d"),
+                For("t", f"range(TILE)", [Line("d = ds[t, tx]"), Line("acc += xs[t, ty] * d"),
                                          Line("total += d")]),
                 Line("cuda.syncthreads()")]),
             If(f"i < {g.inner} and j < {g.cols}", [
