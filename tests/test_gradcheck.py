@@ -4,7 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import symbp
+from symbp.errors import SymbpError
 from symbp.verify.gradcheck import gradcheck, load_function
 
 FIX = Path(__file__).parent / "fixtures" / "seed_backward.py"
@@ -81,3 +84,31 @@ def test_exit_codes():
     assert code("seed003_linear_regression", "--against", f"{FIX}:seed003_gradient") == 1
     assert code("seed003_linear_regression", "--against", f"{FIX}:nope") == 2
     assert code("seed003_linear_regression", "--against", "missing.py:f") == 2
+
+
+def test_an_all_zero_stub_is_reported_not_crashed(tmp_path):
+    # a "not written yet" backward; seed 000's spec has output-error hypotheses, and 0 is a
+    # multiple of each of them: it must not be matched to one (nor divide by zero naming it)
+    f = tmp_path / "stub.py"
+    f.write_text("import numpy as np\n"
+                 "def backward(X, y, W1, b1, W2, b2):\n"
+                 "    return (np.zeros_like(W1), np.zeros_like(b1), np.zeros_like(W2),\n"
+                 "            np.zeros_like(b2))\n")
+    fn, names = load_function(f"{f}:backward")
+    rep = gradcheck(symbp.derive(symbp.load_spec("seed000_sigmoid_mse")), fn, names)
+    assert [r.status for r in rep.results] == ["wrong"] * 4
+    assert all("all zeros" in r.message for r in rep.results), rep.to_text()
+
+
+def test_a_non_numeric_gradient_and_a_bad_sample_count_are_input_errors(tmp_path):
+    f = tmp_path / "odd.py"
+    f.write_text("def backward(X, y, W1, b1):\n"
+                 "    return 'dW', [[1.0], [1.0, 2.0]]\n")
+    fn, names = load_function(f"{f}:backward")
+    d = symbp.derive(symbp.load_spec("seed003_linear_regression"))
+    rep = gradcheck(d, fn, names)
+    assert [r.status for r in rep.results] == ["shape", "shape"]
+    assert "not a numeric array" in rep.results[0].message
+    for bad in (0, -1, 2.5):
+        with pytest.raises(SymbpError, match="number of samples"):
+            gradcheck(d, fn, names, n=bad)

@@ -105,6 +105,9 @@ def _param_of(gname: str, params: list[str]) -> str | None:
 
 def gradcheck(d, fn, return_names=(), *, n: int = 7, seed: int = 0) -> GradcheckReport:
     """Call ``fn`` on random data and compare its gradients with the derivation ``d``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise GradcheckError(f"the number of samples must be a whole number of at least 1 (the "
+                             f"random batch the function is called on), got {n!r}")
     rng = np.random.default_rng(seed)
     sizes = d.spec.model.sizes
     depth = len(sizes) - 1
@@ -241,7 +244,11 @@ def _scale_words(c: float, n: int, features: int | None) -> str:
 def _compare(p: str, mine, derived: np.ndarray, n: int, hyps=None, features=None) -> ParamResult:
     if mine is None:
         return ParamResult(p, "missing", "the function returns no gradient for " + p)
-    mine = np.asarray(mine, dtype=float)
+    try:
+        mine = np.asarray(mine, dtype=float)
+    except (TypeError, ValueError):
+        return ParamResult(p, "shape", f"the function returns {type(mine).__name__} for {p}, "
+                           f"which is not a numeric array", ["shape"])
     if mine.shape != derived.shape:
         if mine.size == derived.size:
             mine = mine.reshape(derived.shape)
@@ -254,9 +261,12 @@ def _compare(p: str, mine, derived: np.ndarray, n: int, hyps=None, features=None
                                f"{derived.shape}{why}", ["shape"])
     if np.allclose(mine, derived, rtol=1e-6, atol=1e-10):
         return ParamResult(p, "ok", "matches the derived gradient")
+    err = float(np.max(np.abs(mine - derived)))
+    if not np.any(mine):
+        return ParamResult(p, "wrong", f"d{p} is all zeros (max abs difference from the derived "
+                           f"gradient {err:.3g})", ["other"])
     mask = np.abs(derived) > 1e-12
     ratios = mine[mask] / derived[mask]
-    err = float(np.max(np.abs(mine - derived)))
     hyp = _match_hypothesis(p, mine, hyps, n, features, err)
     if ratios.size and np.allclose(ratios, ratios[0], rtol=1e-6):
         labels, text = factor_labels(float(ratios[0]), n)
@@ -284,7 +294,7 @@ def _match_hypothesis(p, mine, hyps, n, features, err):
         if not mask.any() or np.any(np.abs(mine[~mask]) > 1e-10):
             continue
         r = mine[mask] / h[mask]
-        if np.allclose(r, r[0], rtol=1e-6):
+        if abs(r[0]) > 1e-12 and np.allclose(r, r[0], rtol=1e-6):
             scale = _scale_words(float(r[0]), n, features)
             if r.size == 1 and scale and "N" not in scale:
                 continue  # one number is a multiple of anything: only an exact or named match
