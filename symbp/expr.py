@@ -29,6 +29,9 @@ from .errors import ExprError
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 60
+#: the largest |exponent| of a power with a numeric exponent: SymPy computes a power of two
+#: numbers exactly, and an unbounded one (``9^9^9``) would never finish
+MAX_EXPONENT = 100
 
 # sigma(x) is kept as an explicit formula so that every derivative comes from sympy.diff.
 def _sigmoid(x):
@@ -67,6 +70,19 @@ FUNCTIONS: dict[str, tuple[int, Callable]] = {
 }
 
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
+
+
+def power_error(base: sp.Basic, exponent: sp.Basic) -> str:
+    """Why ``base^exponent`` is refused before SymPy evaluates it, or ``""``: a numeric exponent
+    beyond :data:`MAX_EXPONENT`, or a power of two numbers too large to compute exactly."""
+    if not exponent.is_Number:
+        return ""
+    if abs(exponent) > MAX_EXPONENT:
+        return f"the exponent {exponent} is too large (at most {MAX_EXPONENT} in absolute value)"
+    if base.is_Number and abs(base) > 10 ** 6 and abs(exponent) > 4:
+        return f"the power {base}^{exponent} is too large to compute"
+    return ""
+
 
 _TOKEN = re.compile(
     r"\s*(?:"
@@ -184,6 +200,9 @@ class _Parser:
             self.enter(tok.pos)
             exponent = self.unary()
             self.depth -= 1
+            why = power_error(base, exponent)
+            if why:
+                raise ExprError(self.text, tok.pos, why)
             return sp.Pow(base, exponent)
         return base
 

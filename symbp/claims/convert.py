@@ -18,9 +18,9 @@ from typing import Callable, Mapping, Optional
 import sympy as sp
 
 from . import ast as A
+from ..expr import power_error
 from .ast import ClaimParseError, SymbolRef
 
-MAX_EXPONENT = 100
 MAX_DIGITS = 40
 
 
@@ -189,10 +189,9 @@ class _Converter:
 
     def _pow(self, node: A.Pow) -> sp.Basic:
         base, exp = self.conv(node.base), self.conv(node.exp)
-        if exp.is_Number and abs(exp) > MAX_EXPONENT:
-            raise self.fail(node, f"exponent {exp} is too large", f"|exponent| <= {MAX_EXPONENT}")
-        if exp.is_Number and base.is_Number and abs(base) > 10 ** 6 and abs(exp) > 4:
-            raise self.fail(node, "the power is too large to compute")
+        why = power_error(base, exp)
+        if why:
+            raise self.fail(node, why)
         if _is_matrix(base):
             if exp == -1:
                 return base.inv() if isinstance(base, sp.MatrixBase) else base.I
