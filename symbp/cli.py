@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _show_warnings_as(f"symbp {args.command}")
     try:
         return int(args.func(args) or 0)
     except SymbpError as exc:
@@ -53,6 +54,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `symbp derive ... | head`
         return 0
+
+
+def _show_warnings_as(prefix: str) -> None:
+    """symbp's own warnings as one line, ``symbp train: warning: ...``; others as Python shows them."""
+    import warnings
+
+    from .errors import SymbpWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SymbpWarning):
+            print(f"{prefix}: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 if __name__ == "__main__":  # pragma: no cover

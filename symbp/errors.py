@@ -14,6 +14,15 @@ class SymbpError(Exception):
     exit_code = 2
 
 
+class SymbpWarning(UserWarning):
+    """Something the user should know that does not stop the work (the command-line interface
+    prints it as ``symbp COMMAND: warning: ...``)."""
+
+
+class CacheWarning(SymbpWarning):
+    """The on-disk cache cannot be used; symbp compiles without it (slower, same results)."""
+
+
 class SpecError(SymbpError):
     """A spec file (TOML) is malformed or does not validate.
 

@@ -564,16 +564,36 @@ def _load_or_build(key, name, target, dtype, get_derivation, use_cache) -> Compi
         from .codegen import generate_source
 
         source = generate_source(get_derivation(), target, dtype)
+        module_name = cache.module_name(name, key)
         if use_cache:
-            path = cache.store(key, cache.module_name(name, key), source)
-        else:
-            import tempfile
+            try:
+                path = cache.store(key, module_name, source)
+            except OSError as exc:
+                import warnings
 
-            folder = Path(tempfile.mkdtemp(prefix="symbp-"))
-            path = folder / f"{cache.module_name(name, key)}.py"
+                from .errors import CacheWarning
+
+                warnings.warn(f"cannot write the cache folder {cache.cache_dir()} ({exc}); "
+                              f"compiling without the cache (set SYMBP_CACHE_DIR to a writable "
+                              f"folder to keep compiled kernels between runs)", CacheWarning,
+                              stacklevel=3)
+                use_cache = False
+        if not use_cache:
+            path = _scratch_folder() / f"{module_name}.py"
             path.write_text(source, encoding="utf-8")
     module = _import(path)
     return CompiledModel(module, path if use_cache else None)
+
+
+def _scratch_folder() -> Path:
+    """A temporary folder for an uncached module (and Numba's files), removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="symbp-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def load_module(path: str | os.PathLike) -> CompiledModel:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from symbp.codegen import cache
@@ -100,10 +101,10 @@ def test_corrupted_entry_is_rebuilt(tmp_path, monkeypatch, victim):
     rebuilt = cache.STATS["rebuilt"]
     assert cache.lookup(key) is None
     assert cache.STATS["rebuilt"] == rebuilt + 1 and not entry.exists()
-    again = compile_spec(SPEC)  # regenerated and stored anew
-    assert cache.lookup(key) is not None
-    assert again.loss(again.init_params(0), [[1.0, 2.0]], [[0.5]]) == pytest.approx(
-        m.loss(m.init_params(0), [[1.0, 2.0]], [[0.5]]))
+    # regenerated, stored anew and loaded by a new process (this one still holds the old module)
+    fresh = _child(tmp_path)
+    assert fresh["stats"]["rebuilt"] == 0 and cache.lookup(key) is not None
+    assert fresh["L"] == pytest.approx(m.loss(m.init_params(0), np.ones((4, 2)), np.zeros((4, 1))))
 
 
 def test_fingerprint_covers_the_derivation_rules_and_codegen(monkeypatch):
@@ -121,3 +122,98 @@ def test_fingerprint_covers_the_derivation_rules_and_codegen(monkeypatch):
     for part in ("symbp/derive.py", "symbp/rules/activations.py", "symbp/codegen/printer.py",
                  "symbp/graph.py"):
         assert any(path.endswith(part) for path in read), part
+
+
+def test_key_covers_user_registered_rules():
+    # a rule registered (or replaced) by the user shapes the code: editing it between runs must
+    # not serve the kernels of its old definition
+    import sympy as sp
+
+    from symbp.extend import X, register_activation
+    from symbp.rules import ACTIVATIONS
+
+    def key():
+        return cache.cache_key({"a": 1}, "s", "cpu", "float64", "sgd")
+
+    before = key()
+    try:
+        @register_activation("cache_probe_act", "p", "p")
+        def first():
+            return X * sp.tanh(X), None
+
+        one = key()
+
+        @register_activation("cache_probe_act", "p", "p")
+        def second():
+            return X * sp.tanh(2 * X), None
+
+        two = key()
+    finally:
+        ACTIVATIONS.pop("cache_probe_act", None)
+    assert len({before, one, two}) == 3
+    assert key() == before
+
+
+def test_an_unwritable_cache_folder_warns_and_compiles_without_it(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    env = dict(os.environ, SYMBP_CACHE_DIR=str(blocker / "cache"), TMPDIR=str(tmp_path))
+    code = ("import warnings, numpy as np\n"
+            "from symbp.runtime import compile_spec\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    m = compile_spec(__import__('sys').argv[1])\n"
+            "print([type(x.message).__name__ for x in w], m.path)\n"
+            "print(m.loss(m.init_params(0), np.ones((4, 2)), np.zeros((4, 1))))\n")
+    out = subprocess.run([sys.executable, "-c", code, SPEC], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['CacheWarning'] None"
+    assert np.isfinite(float(lines[1]))
+    # the module's temporary folder is removed when the process exits
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("symbp-")]
+
+
+def test_store_keeps_an_entry_another_process_stored_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMBP_CACHE_DIR", str(tmp_path))
+    first = cache.store("k" * 64, "mod", "X = 1\n")
+    second = cache.store("k" * 64, "mod", "X = 2\n")  # lost the race: theirs is kept
+    assert first == second and first.read_text() == "X = 1\n"
+    assert cache.lookup("k" * 64) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "k" * 64]  # no temp folder
+
+
+def test_store_replaces_a_leftover_folder(tmp_path, monkeypatch):
+    # a process still running from a discarded entry can make Numba re-create its __pycache__
+    monkeypatch.setenv("SYMBP_CACHE_DIR", str(tmp_path))
+    (tmp_path / ("k" * 64) / "__pycache__").mkdir(parents=True)
+    path = cache.store("k" * 64, "mod", "X = 1\n")
+    assert path.read_text() == "X = 1\n" and cache.lookup("k" * 64) == path
+
+
+def test_files_numba_is_still_writing_are_neither_sealed_nor_deleted(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMBP_CACHE_DIR", str(tmp_path))
+    path = cache.store("k" * 64, "mod", "X = 1\n")
+    partial = path.parent / "__pycache__" / "mod.f-1.py312.nbi.tmp.4f2a"  # Numba's temp name
+    partial.parent.mkdir()
+    partial.write_bytes(b"half")
+    cache.seal(path)
+    assert "tmp" not in (path.parent / cache.MANIFEST).read_text()
+    assert cache.lookup("k" * 64) == path and partial.exists()
+
+
+@pytest.mark.slow
+def test_processes_sharing_a_cold_cache(tmp_path):
+    # three processes compile the same spec into one empty cache folder at the same time
+    env = dict(os.environ, SYMBP_CACHE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, SPEC], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    losses = {json.loads(out.strip().splitlines()[-1])["L"] for out, _ in outs}
+    assert len(losses) == 1
+    entries = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1 and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    warm = _child(tmp_path)  # the entry they left is whole: loaded, nothing compiled
+    assert warm["misses"] == 0 and warm["stats"]["rebuilt"] == 0 and warm["L"] in losses
