@@ -411,11 +411,18 @@ def _ill_posed(spec) -> list[str]:
     out = []
     last = spec.model.layers[-1].activation
     rule = spec.loss.rule
-    uses_log = rule.ell is not None and rule.ell.has(sp.log) and rule.link is None
-    if uses_log and last.name in ("relu", "leaky_relu", "identity", "elu", "softplus", "gelu", "silu",
-                                   "tanh", "custom"):
+    # logs of ŷ that are not positive for every real ŷ and y: log(ŷ), log(1 − ŷ), but not
+    # log(cosh(ŷ − y)) or log(1 + exp(ŷ))
+    risky = [] if rule.ell is None or rule.link is not None else sorted(
+        (a for a in rule.ell.atoms(sp.log) if a.args[0].has(YHAT) and not a.args[0].is_positive),
+        key=sp.default_sort_key)
+    if risky and last.name in ("relu", "leaky_relu", "identity", "elu", "softplus", "gelu", "silu",
+                               "tanh", "custom"):
+        from .printing.scalar import print_expr
+
+        logs = " and ".join(print_expr(a) for a in risky)
         out.append(f"the output activation {last.name} can produce values outside (0, 1), but the "
-                   f"loss {rule.name} takes log(ŷ){' and log(1 − ŷ)' if rule.name == 'bce' else ''}: "
-                   f"the loss and its gradient are undefined (inf/NaN) there; use a sigmoid output "
-                   f"or the fused loss bce_logits / softmax_cross_entropy")
+                   f"loss {rule.name} takes {logs}: the loss and its gradient are undefined "
+                   f"(inf/NaN) there; use a sigmoid output or the fused loss bce_logits / "
+                   f"softmax_cross_entropy")
     return out

@@ -426,6 +426,32 @@ def test_ill_posed_combination_warns():
     assert symbp.derive(_spec("tanh", "bce")[0]).warnings == []
 
 
+def _custom_loss(expr: str):
+    return symbp.load_spec("[model]\ninputs = 2\nlayers = [{ units = 1, activation = "
+                           f'"identity" }}]\n[loss]\nkind = "custom"\nexpr = "{expr}"\n')
+
+
+@pytest.mark.parametrize("expr,warns", [
+    ("-y*log(yhat)", True),                    # log of a linear output: undefined for ŷ <= 0
+    ("log(cosh(yhat - y))", False),            # log-cosh: defined for every ŷ
+    ("log(1 + exp(yhat)) - y*yhat", False),    # BCE on logits, written out
+])
+def test_log_warning_only_where_the_log_can_be_undefined(expr, warns):
+    assert bool(symbp.derive(_custom_loss(expr)).warnings) is warns
+
+
+@pytest.mark.parametrize("expr,text,latex", [
+    # an unevaluated (1/N)·(−...) printed "(1/N)−y" read as 1/N minus y
+    ("-y*yhat", "−(1/N)y", r"-\frac{1}{N} y"),
+    ("log(cosh(yhat - y))", "−(1/N)sinh(y − ŷ)/cosh(y − ŷ)", None),
+])
+def test_a_negative_output_error_prints_its_sign_in_front(expr, text, latex):
+    eq = symbp.derive(_custom_loss(expr)).equation("delta1")
+    assert eq.matrix.text() == text
+    if latex:
+        assert eq.matrix.render("latex") == latex
+
+
 # --- L2 decay ---------------------------------------------------------------------------------
 
 def test_l2_adds_lambda_w_to_dw_and_nothing_to_db():

@@ -59,6 +59,18 @@ class _Common:
     def _paren(self, s: str) -> str:
         return f"({s})"
 
+    def _negative_factors(self, expr) -> tuple[str, sp.Expr] | None:
+        """An unevaluated product with negative factors, ``(1/N)·(−s/c)``, as a sign and the
+        product of their negations: printed ``−(1/N)·s/c``, never ``(1/N)−s/c``."""
+        if not any(isinstance(f, sp.Mul) and f.could_extract_minus_sign() for f in expr.args):
+            return None
+        flips, factors = 0, []
+        for f in expr.args:
+            if isinstance(f, sp.Mul) and f.could_extract_minus_sign():
+                flips, f = flips + 1, -f
+            factors.append(f)
+        return ("-" if flips % 2 else ""), sp.Mul(*factors, evaluate=False)
+
 
 class TextPrinter(_Common, StrPrinter):
     """Unicode terminal style."""
@@ -87,6 +99,10 @@ class TextPrinter(_Common, StrPrinter):
         return self._join_add(expr)
 
     def _print_Mul(self, expr):
+        signed = self._negative_factors(expr)
+        if signed is not None:
+            sign, rest = signed
+            return ("−" if sign else "") + self._factor(rest)
         c, factors = expr.as_coeff_mul()
         if c < 0:
             return "−" + self._factor(-expr)
@@ -243,6 +259,11 @@ class LatexPrinter(_Common, _SympyLatex):
         return rf"\left({s}\right)"
 
     def _print_Mul(self, expr):
+        signed = self._negative_factors(expr) if isinstance(expr, sp.Mul) else None
+        if signed is not None:
+            sign, rest = signed
+            body = self._print(rest)
+            return f"{sign}{body}" if isinstance(rest, sp.Mul) else f"{sign}\\left({body}\\right)"
         if self.hadamard is None or not isinstance(expr, sp.Mul):
             return super()._print_Mul(expr)
         scalars = [f for f in expr.args if _is_scalar(f)]
