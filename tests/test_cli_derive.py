@@ -130,6 +130,7 @@ def test_every_format_on_every_spec(spec, capsys):
 
     latex = _run(capsys, spec, "--format", "latex")
     assert latex_problems(latex) == []
+    assert latex.isascii(), "pdflatex stops at a Unicode character the preamble does not map"
     assert r"\begin{align*}" in latex and r"\documentclass" not in latex
     assert latex.count(r"\\") >= n_eq - 1
 
@@ -188,6 +189,18 @@ def test_standalone_latex_and_output_file(tmp_path, capsys):
     # the stated assumption of the fused loss is in the document
     assert "one-hot" in tex
     assert not list(tmp_path.glob("sub/.*.tmp"))  # written atomically, no temp file left
+
+
+def test_standalone_latex_of_a_custom_loss_and_activation_is_ascii(tmp_path, capsys):
+    spec = tmp_path / "custom.toml"
+    spec.write_text('[model]\ninputs = 2\nlayers = [{ units = 3, activation = "x / (1 + exp(-x))" },'
+                    ' { units = 1, activation = "identity" }]\n'
+                    '[loss]\nkind = "custom"\nexpr = "log(cosh(yhat - y))"\n')
+    for opt in ("sgd", "momentum", "adam"):
+        latex = _run(capsys, spec, "--format", "latex", "--standalone", "--optimizer", opt)
+        assert latex_problems(latex) == []
+        bad = sorted({ch for ch in latex if not ch.isascii()})
+        assert not bad, f"characters pdflatex cannot typeset: {bad}"
 
 
 def test_optimizer_option(capsys):

@@ -115,7 +115,7 @@ def _latex_escape_text(s: str) -> str:
            "∂": r"$\partial$", "⊙": r"$\odot$", "ᵀ": r"$^\top$", "Σ": r"$\Sigma$", "→": r"$\to$",
            "−": "-", "·": r"$\cdot$", "²": r"$^2$", "‖": r"$\|$", "∵": "", "β": r"$\beta$",
            "₁": r"$_1$", "₂": r"$_2$", "ε": r"$\epsilon$", "√": r"$\surd$", "ₙ": r"$_n$",
-           "∘": r"$\circ$", "≤": r"$\le$"}
+           "∘": r"$\circ$", "≤": r"$\le$", "ℓ": r"$\ell$"}
     return "".join(uni.get(ch, ch) for ch in s)
 
 
