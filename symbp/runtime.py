@@ -202,6 +202,9 @@ class CompiledModel:
         min_w = getattr(module, "BLAS_MIN_WEIGHTS", 1024)
         self._blas_weights = max((a * b for a, b in zip(self.sizes, self.sizes[1:])
                                   if a * b >= min_w), default=0)  # largest layer on BLAS
+        # the fused softmax cross-entropy gradient ŷ − y needs rows of Y that sum to 1
+        self._target_rows_tol = ((1e-6 if self.dtype == np.float64 else 1e-3)
+                                 if module.LOSS == "softmax_cross_entropy" else None)
 
     def __repr__(self) -> str:
         return (f"CompiledModel({self.name!r}, {'-'.join(map(str, self.sizes))}, "
@@ -430,10 +433,28 @@ class CompiledModel:
         """X and Y as kernel arguments; with ``step`` (a gradient is taken) they must have the
         same number of rows, at least one."""
         X, Y = self._data(X, 0, "X"), self._data(Y, -1, "Y")
-        if step and (len(X) != len(Y) or len(X) == 0):
-            raise RuntimeInputError(f"X has {len(X)} rows and Y has {len(Y)}: a gradient "
-                                    "needs the same number of rows in both, at least one")
+        if step:
+            if len(X) != len(Y) or len(X) == 0:
+                raise RuntimeInputError(f"X has {len(X)} rows and Y has {len(Y)}: a gradient "
+                                        "needs the same number of rows in both, at least one")
+            self._check_targets(Y)
         return X, Y
+
+    def _check_targets(self, Y: np.ndarray) -> None:
+        """For softmax cross-entropy: every row of Y sums to 1 (~6 us for 128 x 10); else the
+        kernels' gradient ŷ − y would silently be the gradient of another loss."""
+        if self._target_rows_tol is None or not len(Y):
+            return
+        off = Y.sum(axis=1)
+        off -= 1
+        np.abs(off, out=off)
+        if off.max() > self._target_rows_tol:
+            row = int(off.argmax())
+            raise RuntimeInputError(
+                f"row {row} of Y sums to {float(Y[row].sum()):g}, not 1: with softmax "
+                f"cross-entropy the gradient the kernels compute, (ŷ − y) per row, is the "
+                f"gradient of the loss only for targets whose rows sum to 1 (one-hot labels or "
+                f"probabilities)")
 
     def _state(self, params: dict, state: dict | None) -> dict:
         if state is not None:

@@ -215,6 +215,8 @@ class DeviceSession:
             need = "at least one row and " if step else ""
             raise RuntimeInputError(f"X has {X.shape[0]} rows and Y has {Y.shape[0]}: "
                                     f"they need {need}the same number of rows")
+        if step and isinstance(Y, np.ndarray):  # device-resident targets are the caller's
+            self.model._check_targets(Y)
         return X, Y
 
     def forward(self, X) -> np.ndarray:

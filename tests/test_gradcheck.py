@@ -112,3 +112,32 @@ def test_a_non_numeric_gradient_and_a_bad_sample_count_are_input_errors(tmp_path
     for bad in (0, -1, 2.5):
         with pytest.raises(SymbpError, match="number of samples"):
             gradcheck(d, fn, names, n=bad)
+
+
+SOFTMAX_SPEC = ('[model]\ninputs = 3\nlayers = [{ units = 4, activation = "tanh" },'
+                ' { units = 3, activation = "softmax" }]\n[loss]\nkind = "cross_entropy"\n')
+
+
+def test_softmax_cross_entropy_is_checked_with_one_hot_targets(tmp_path):
+    # a right backward in the general form ŷ·Σ_k y − y (no one-hot assumption) must match: with
+    # targets that are not one-hot the fused ŷ − y it is compared with is another gradient
+    f = tmp_path / "sm.py"
+    f.write_text("import numpy as np\n"
+                 "def backward(X, y, W1, b1, W2, b2):\n"
+                 "    a1 = np.tanh(X @ W1 + b1)\n"
+                 "    z2 = a1 @ W2 + b2\n"
+                 "    e = np.exp(z2 - z2.max(1, keepdims=True))\n"
+                 "    yhat = e / e.sum(1, keepdims=True)\n"
+                 "    dz2 = (yhat * y.sum(1, keepdims=True) - y) / len(X)\n"
+                 "    dz1 = (dz2 @ W2.T) * (1 - a1**2)\n"
+                 "    return X.T @ dz1, dz1.sum(0), a1.T @ dz2, dz2.sum(0)\n"
+                 "def transposed(X, y, W1, b1, W2, b2):\n"
+                 "    dW1, db1, dW2, db2 = backward(X, y, W1, b1, W2, b2)\n"
+                 "    return dW1.T, db1, dW2, db2\n")
+    d = symbp.derive(symbp.load_spec(SOFTMAX_SPEC))
+    rep = gradcheck(d, *load_function(f"{f}:backward"))
+    assert rep.ok, rep.to_text()
+    rep = gradcheck(d, *load_function(f"{f}:transposed"))
+    w1 = rep.results[0]
+    assert (w1.param, w1.status, w1.diagnosis) == ("W1", "shape", ["transposed"]), w1
+    assert [r.status for r in rep.results[1:]] == ["ok"] * 3

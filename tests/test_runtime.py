@@ -155,6 +155,23 @@ def test_a_gradient_needs_rows_in_x_and_y():
         m.module.loss_and_grad(*[p[k] for k in m.param_names], X[:0], Y[:0])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_softmax_cross_entropy_gradients_need_target_rows_that_sum_to_one(dtype):
+    # the kernels compute (ŷ − y) per row, the gradient of −Σ y log ŷ only when Σ_k y = 1
+    d, m = model("digits_softmax", dtype=dtype)
+    X, Y = cu.data(d.spec, n=6)
+    p = m.init_params(0)
+    soft = np.full_like(Y, 1 / Y.shape[1])  # probabilities (label smoothing): allowed
+    m.loss_and_grad(p, X, soft)
+    bad = Y.copy()
+    bad[4] *= 2  # row 4 sums to 2
+    for call in (lambda y: m.loss_and_grad(p, X, y), lambda y: m.step(p, X, y, 0.1),
+                 lambda y: m.train_epochs(p, None, X, y, 0.1)):
+        with pytest.raises(RuntimeInputError, match="row 4 of Y sums to 2, not 1"):
+            call(bad)
+    assert np.isfinite(m.loss(p, X, bad))  # the loss itself holds for any targets
+
+
 def test_adam_step_matches_numpy():
     d, m = model("digits_softmax")  # the spec trains with Adam
     assert m.optimizer == "adam"

@@ -117,8 +117,10 @@ def gradcheck(d, fn, return_names=(), *, n: int = 7, seed: int = 0) -> Gradcheck
             params[f"W{l}"] = rng.uniform(0.05, 0.6, (sizes[l - 1], sizes[l]))
             params[f"b{l}"] = rng.uniform(0.0, 0.2, sizes[l])
         X = rng.uniform(0.05, 0.95, (n, sizes[0]))
-        Y = rng.uniform(0.05, 0.95, (n, sizes[-1])).round()
-        Y = np.clip(Y, 0, 1)
+        if d.spec.loss.rule.link == "softmax":  # one-hot rows: what the fused ŷ − y assumes
+            Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+        else:
+            Y = rng.uniform(0.05, 0.95, (n, sizes[-1])).round()
         with np.errstate(all="ignore"):
             values = evaluate(d, params, X, Y)
         grads = {p: values["d" + p] for p in d.params}
@@ -250,6 +252,11 @@ def _compare(p: str, mine, derived: np.ndarray, n: int, hyps=None, features=None
         return ParamResult(p, "shape", f"the function returns {type(mine).__name__} for {p}, "
                            f"which is not a numeric array", ["shape"])
     if mine.shape != derived.shape:
+        if mine.ndim == 2 and mine.shape == derived.shape[::-1] and \
+                np.allclose(mine.T, derived, rtol=1e-6, atol=1e-10):
+            return ParamResult(p, "shape", f"shape {mine.shape}: the transpose of the derived "
+                               f"gradient, whose shape is {derived.shape} like {p}'s",
+                               ["transposed"])
         if mine.size == derived.size:
             mine = mine.reshape(derived.shape)
         else:
