@@ -12,15 +12,20 @@ the layout the user wrote them in.
 
 from __future__ import annotations
 
+import math
+import tomllib
+
 import numpy as np
 import sympy as sp
 
 from .errors import SpecError
 from .evaluate import evaluate
+from .matrix import column_layout
 from .printing.names import name_text
 from .spec import SECTION_VALIDATORS, load_spec
 
 LAYOUTS = ("in_out", "out_in")
+DEFAULT_LR = 0.1
 
 
 def validate_example_table(table, source: str) -> None:
@@ -60,8 +65,8 @@ def _matrix(value, source: str, key: str) -> np.ndarray:
             raise SpecError(source, key, f"row {r} has {len(row) if isinstance(row, list) else 1} "
                             f"entries, expected {width} like the first row")
         for c, v in enumerate(row):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise SpecError(source, key, f"entry [{r}][{c}] is {v!r}, expected a number")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise SpecError(source, key, f"entry [{r}][{c}] is {v!r}, expected a finite number")
     return np.array(value, dtype=object)
 
 
@@ -71,10 +76,16 @@ def example_inputs(spec, table: dict | None = None, source: str | None = None):
     source = source or spec.source
     if not table:
         raise SpecError(source, "example", "missing: `symbp example` needs an [example] table "
-                        "(x, y, lr, and every parameter W1, b1, ...) in the spec or in --values FILE")
+                        "(x, y, every parameter W1, b1, ..., and optionally lr and layout) in the "
+                        "spec or in --values FILE")
     validate_example_table(table, source)
     layout = table.get("layout", "in_out")
     sizes = spec.model.sizes
+    names = [f"{k}{l}" for l in range(1, len(sizes)) for k in "Wb"]
+    extra = [k for k in table if _is_param(k) and k not in names]
+    if extra:
+        raise SpecError(source, f"example.{extra[0]}", f"the model has {len(sizes) - 1} layers, "
+                        f"so its parameters are {', '.join(names)}")
     out = {}
     for key in ("x", "y"):
         if key not in table:
@@ -88,6 +99,12 @@ def example_inputs(spec, table: dict | None = None, source: str | None = None):
                             f"expects {cols}")
     if out["x"].shape[0] != out["y"].shape[0]:
         raise SpecError(source, "example.y", f"has {out['y'].shape[0]} rows but x has {out['x'].shape[0]}")
+    if spec.loss.rule.link == "softmax":
+        for r, row in enumerate(out["y"]):
+            if sum(row) != 1:
+                raise SpecError(source, "example.y", f"row {r} sums to {sum(row)}, not 1: the "
+                                f"output error ŷ − y of softmax cross-entropy holds for targets "
+                                f"whose rows sum to 1 (one-hot labels or probabilities)")
     params = {}
     for l in range(1, len(sizes)):
         for name, shape in ((f"W{l}", (sizes[l - 1], sizes[l])), (f"b{l}", (sizes[l],))):
@@ -102,7 +119,7 @@ def example_inputs(spec, table: dict | None = None, source: str | None = None):
                 raise SpecError(source, f"example.{name}", f"has shape {_shape_of(table[name])}, "
                                 f"expected {_shape_text(name, shape, layout)}")
             params[name] = arr
-    lr = sp.nsimplify(str(table.get("lr", 0.1)))
+    lr = sp.nsimplify(str(table.get("lr", DEFAULT_LR)))
     return params, out["x"], out["y"], lr, layout
 
 
@@ -148,14 +165,17 @@ def _fmt_value(arr, transpose: bool) -> str:
     return "[" + ",\n     ".join("[" + ", ".join(_fmt_number(v) for v in row) + "]" for row in arr) + "]"
 
 
-def render_example(d, values: dict, params: dict, X, Y, lr, layout: str = "in_out") -> str:
+def render_example(d, values: dict, params: dict, X, Y, lr, layout: str = "in_out",
+                   lr_given: bool = True) -> str:
     """Text of the worked example: inputs, then each equation and its value, then the update."""
+    default_lr = "" if lr_given else " (the default; set lr in the table to change it)"
     from .printing.document import summary
 
     flip = layout == "out_in"
-    lines = [f"Worked example for {d.spec.name}", summary(d),
-             f"weights shown {'as W (one row per output unit, z = W a + b)' if flip else 'as W (one row per input unit, z = a W + b)'}",
-             f"learning rate η = {lr}", "", "Given", "-----",
+    where = ("column layout: z = W a + b, a row of W per output unit" if flip else
+             "row layout: z = a W + b, a row of W per input unit")
+    lines = [f"Worked example for {d.spec.name}", summary(d), f"equations and weights in {where}",
+             f"learning rate η = {lr}{default_lr}", "", "Given", "-----",
              f"x = {_fmt_value(X, False)}", f"y = {_fmt_value(Y, False)}"]
     for name, value in params.items():
         lines.append(f"{name_text(name)} = {_fmt_value(value, flip and name.startswith('W'))}")
@@ -172,7 +192,8 @@ def render_example(d, values: dict, params: dict, X, Y, lr, layout: str = "in_ou
             continue
         weighty = eq.target.startswith(("W", "dW"))
         label = name_text(eq.target)
-        lhs = f"{label} ← {eq.matrix.text()}" if eq.stage == "update" else f"{label} = {eq.matrix.text()}"
+        form = (column_layout(eq.matrix) if flip else eq.matrix).text()
+        lhs = f"{label} ← {form}" if eq.stage == "update" else f"{label} = {form}"
         lines.append(lhs)
         lines.append(f"   = {_fmt_value(values[key], flip and weighty)}")
     return "\n".join(lines) + "\n"
@@ -185,17 +206,19 @@ def run_example(spec_path: str, values_path: str | None = None) -> str:
     spec = load_spec(spec_path)
     table, source = None, None
     if values_path:
-        vals = load_spec.__globals__["tomllib"]
         try:
             with open(values_path, "rb") as fh:
-                table = vals.load(fh)
+                table = tomllib.load(fh)
         except OSError as exc:
             raise SpecError(values_path, None, f"cannot read the file ({exc.strerror})") from None
-        except vals.TOMLDecodeError as exc:
+        except UnicodeDecodeError:
+            raise SpecError(values_path, None, "not UTF-8 text (TOML files are UTF-8)") from None
+        except tomllib.TOMLDecodeError as exc:
             raise SpecError(values_path, None, f"not valid TOML ({exc})") from None
         table = table.get("example", table)
         source = values_path
     d = derive(spec, optimizer="sgd")
     params, X, Y, lr, layout = example_inputs(spec, table, source)
     values = worked_example(d, params, X, Y, lr)
-    return render_example(d, values, params, X, Y, lr, layout)
+    given = "lr" in (table if table is not None else spec.section("example") or {})
+    return render_example(d, values, params, X, Y, lr, layout, lr_given=given)

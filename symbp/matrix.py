@@ -155,6 +155,28 @@ class IndexForm(MNode):
         return print_expr(self.expr, style)
 
 
+def column_layout(node: MNode) -> MNode:
+    """The same equation in the column layout of texts that write ``z = W a + b``.
+
+    symbp's row layout keeps samples in rows (``z = a W + b``); a text with column vectors
+    holds the transpose of each of its matrices. The column form is the transpose of the row
+    form: ``(a W)ᵀ = Wᵀ aᵀ``, each name now standing for the text's (transposed) matrix, so
+    ``z1 = x W1 + b1`` reads ``z1 = W1 x + b1`` and ``∂L/∂W2 = a1ᵀ δ2`` reads ``δ2 a1ᵀ``.
+    Elementwise parts, activations and sums over the batch keep their form.
+    """
+    if isinstance(node, MatMul):
+        return MatMul(column_layout(node.b), column_layout(node.a))
+    if isinstance(node, T):
+        return T(column_layout(node.arg))
+    if isinstance(node, SumRows):
+        return SumRows(column_layout(node.arg))
+    if isinstance(node, Apply):
+        return Apply(node.fname, column_layout(node.arg), node.latex_name, node.plain_name)
+    if isinstance(node, Elem):
+        return Elem(node.expr, tuple((k, column_layout(v)) for k, v in node.parts))
+    return node  # a name (M), the scalar loss (IndexForm)
+
+
 def _wrap(node: MNode, style: str) -> str:
     s = node.render(style)
     if node.atomic:

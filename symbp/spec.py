@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -49,10 +49,6 @@ from .rules.activations import (ACTIVATION_ALIASES, ACTIVATIONS, Activation, cus
                                 make_activation)
 from .rules.losses import LOSS_ALIASES, LOSSES, Loss, custom_loss, make_loss
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 MAX_LAYERS = 512
 MAX_UNITS = 1_000_000
