@@ -185,7 +185,7 @@ class CompiledModel:
         self.hyper = dict(module.HYPER)
         self.quantities = tuple(module.QUANTITIES)
         self._sealed: set[str] = set()
-        self._state_for: tuple[int, dict] | None = None
+        self._state_for: tuple[dict, dict] | None = None  # (params, the state kept for them)
         self._ws = np.empty(0, dtype=self.dtype)  # step and train_epochs work array, grown
         self._ws_rows = (-1, False, 0)             # (rows, train, blocks) it was sized for
         self._order = np.empty(0, dtype=np.int64)  # train_epochs' row order (when it shuffles)
@@ -252,9 +252,8 @@ class CompiledModel:
 
     def loss(self, params: dict, X, Y) -> float:
         """The loss at ``(X, Y)``."""
-        X = self._data(X, 0, "X")
-        return float(self._run("loss", *self._params(params), X, self._data(Y, -1, "Y"),
-                               rows=len(X)))
+        X, Y = self._xy(X, Y)
+        return float(self._run("loss", *self._params(params), X, Y, rows=len(X)))
 
     def loss_and_grad(self, params: dict, X, Y) -> tuple[float, dict[str, np.ndarray]]:
         """``(loss, grads)`` with ``grads`` keyed like ``params``."""
@@ -400,23 +399,28 @@ class CompiledModel:
         for name in self.param_names:
             if name not in params:
                 raise RuntimeInputError(f"params has no {name!r} (expected {', '.join(shapes)})")
-            a = params[name]
-            if not isinstance(a, np.ndarray) or a.shape != shapes[name]:
-                raise RuntimeInputError(f"params[{name!r}] must be an array of shape "
-                                        f"{shapes[name]}, not {getattr(a, 'shape', type(a))}")
-            if a.dtype != self.dtype or not a.flags.c_contiguous:
-                if inplace:
-                    raise RuntimeInputError(
-                        f"params[{name!r}] is updated in place and must be a C-contiguous "
-                        f"{self.dtype.name} array (got {a.dtype}); use init_params() or "
-                        f"np.ascontiguousarray(a, dtype={self.dtype.name!r})")
-                a = np.ascontiguousarray(a, dtype=self.dtype)
-            if not a.flags.writeable:
-                if inplace:
-                    raise RuntimeInputError(f"params[{name!r}] is updated in place but is read-only")
-                a = a.copy()
-            out.append(a)
+            out.append(self._array(params[name], f"params[{name!r}]", shapes[name], inplace,
+                                   "init_params()"))
         return out
+
+    def _array(self, a, what: str, shape: tuple, inplace: bool, maker: str) -> np.ndarray:
+        """``a`` as a kernel argument: of ``shape`` and this model's dtype (converted, or with
+        ``inplace`` required, because the kernels write into it)."""
+        if not isinstance(a, np.ndarray) or a.shape != shape:
+            raise RuntimeInputError(f"{what} must be an array of shape {shape}, not "
+                                    f"{getattr(a, 'shape', type(a).__name__)}")
+        if a.dtype != self.dtype or not a.flags.c_contiguous:
+            if inplace:
+                raise RuntimeInputError(
+                    f"{what} is updated in place and must be a C-contiguous {self.dtype.name} "
+                    f"array (got {a.dtype}{'' if a.flags.c_contiguous else ', not C-contiguous'}); "
+                    f"use {maker} or np.ascontiguousarray(a, dtype={self.dtype.name!r})")
+            a = np.ascontiguousarray(a, dtype=self.dtype)
+        if not a.flags.writeable:
+            if inplace:
+                raise RuntimeInputError(f"{what} is updated in place but is read-only")
+            a = a.copy()
+        return a
 
     def _data(self, a, axis: int, what: str) -> np.ndarray:
         a = np.ascontiguousarray(a, dtype=self.dtype)
@@ -430,13 +434,14 @@ class CompiledModel:
         return a
 
     def _xy(self, X, Y, step: bool = False):
-        """X and Y as kernel arguments; with ``step`` (a gradient is taken) they must have the
-        same number of rows, at least one."""
+        """X and Y as kernel arguments, with the same number of rows; with ``step`` (a gradient
+        is taken) at least one, and targets the loss's gradient holds for."""
         X, Y = self._data(X, 0, "X"), self._data(Y, -1, "Y")
+        if len(X) != len(Y) or (step and len(X) == 0):
+            need = "at least one row and " if step else ""
+            raise RuntimeInputError(f"X has {len(X)} rows and Y has {len(Y)}: they need "
+                                    f"{need}the same number of rows")
         if step:
-            if len(X) != len(Y) or len(X) == 0:
-                raise RuntimeInputError(f"X has {len(X)} rows and Y has {len(Y)}: a gradient "
-                                        "needs the same number of rows in both, at least one")
             self._check_targets(Y)
         return X, Y
 
@@ -458,18 +463,22 @@ class CompiledModel:
 
     def _state(self, params: dict, state: dict | None) -> dict:
         if state is not None:
+            if not isinstance(state, dict) or not _is_count(state.get("t")):
+                raise RuntimeInputError("the optimizer state must be a dict with the step count "
+                                        "'t' (a whole number >= 0) and its arrays; use init_state()")
             return state
-        if self._state_for is None or self._state_for[0] != id(params):
-            self._state_for = (id(params), self.init_state(params))
+        # the dict itself is held (not its id, which a new dict may reuse once this one is gone)
+        if self._state_for is None or self._state_for[0] is not params:
+            self._state_for = (params, self.init_state(params))
         return self._state_for[1]
 
     def _state_arrays(self, state: dict) -> list[np.ndarray]:
-        try:
-            return [state[n] for n in self._state_keys]
-        except KeyError:
-            missing = [n for n in self._state_keys if n not in state]
-            raise RuntimeInputError(f"optimizer state lacks {', '.join(missing)}; "
-                                    "use init_state()") from None
+        missing = [n for n in self._state_keys if n not in state]
+        if missing:
+            raise RuntimeInputError(f"optimizer state lacks {', '.join(missing)}; use init_state()")
+        shapes = self._shapes
+        return [self._array(state[n], f"state[{n!r}]", shapes[n.split("_", 1)[1]], True,
+                            "init_state()") for n in self._state_keys]
 
     def _hyper(self, lr, hyper: dict) -> list:
         if not hyper:  # the common call: the defaults, maybe another learning rate
@@ -486,6 +495,14 @@ class CompiledModel:
         if lr is not None:
             values["eta"] = lr
         return [self.dtype.type(values[h]) for h in self.hyper]
+
+
+def _is_count(t) -> bool:
+    """A step count: a whole number >= 0 (a Python or NumPy integer, or a 0-d array of one)."""
+    try:
+        return not isinstance(t, (bool, str)) and int(t) == t and t >= 0
+    except (TypeError, ValueError):
+        return False
 
 
 # --- building and loading ---------------------------------------------------------------------

@@ -125,7 +125,7 @@ def load_spec(path_or_text: str | os.PathLike, *, validate_sections: bool = True
     """Load and validate a spec.
 
     Args:
-        path_or_text: a path to a ``.toml`` file, the name of a bundled spec (``"digits"``), or
+        path_or_text: a path to a ``.toml`` file, the name of a bundled spec (``"digits_softmax"``), or
             the TOML text itself (anything containing a newline or ``[model]``).
         validate_sections: also validate the optional tables with :data:`SECTION_VALIDATORS`.
 

@@ -555,3 +555,14 @@ def test_lazy_package_exports_keep_derive_the_function():
 
     assert derive is symbp.derive and isinstance(load_spec("seed000_sigmoid_mse"), Spec)
     assert {"derive", "load_spec", "MLPClassifier"} <= set(dir(symbp))
+
+
+def test_an_unknown_optimizer_is_an_input_error():
+    from symbp.errors import SymbpError
+    from symbp.runtime import compile_spec
+
+    spec = _spec("tanh", "mse")[0]
+    for call in (lambda: symbp.derive(spec, optimizer="Adam"),
+                 lambda: compile_spec(spec, optimizer="adamw")):
+        with pytest.raises(SymbpError, match="unknown optimizer .*sgd, momentum, adam"):
+            call()

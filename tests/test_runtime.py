@@ -721,3 +721,51 @@ def test_numba_blas_loads_without_scipy_linalg_and_scipy_still_imports_after():
     r = subprocess.run([sys.executable, "-c", BLAS_CHILD], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_a_new_params_dict_never_inherits_the_kept_optimizer_state():
+    # two identical runs with a params dict made inside a function: the second dict may get the
+    # first one's id once that is freed, and must still start from a zero Adam state
+    d, m = model("digits_softmax")  # Adam
+    X, Y = cu.data(d.spec, n=6)
+
+    def run():
+        p = m.init_params(0)
+        for _ in range(3):
+            m.step(p, X, Y, lr=0.01)
+        return {k: v.copy() for k, v in p.items()}
+
+    first, second = run(), run()
+    for k in first:
+        np.testing.assert_array_equal(first[k], second[k])
+
+
+def test_optimizer_state_arrays_are_checked_like_params():
+    d, m = model("digits_softmax")  # Adam: m_*, s_* and t
+    X, Y = cu.data(d.spec, n=6)
+    p = m.init_params(0)
+    cases = [({"m_W1": np.zeros(3)}, r"state\['m_W1'\] must be an array of shape \(64, 64\)"),
+             ({"m_W1": np.zeros((64, 64))[:, :]}, None),  # a C-contiguous view
+             ({"s_b2": np.zeros(10, dtype=np.float32)}, r"state\['s_b2'\] is updated in place"),
+             ({"m_W2": np.asfortranarray(np.zeros((64, 10)))}, "not C-contiguous"),
+             ({"t": "3"}, "step count 't'"), ({"t": -1}, "step count 't'")]
+    for change, words in cases:
+        state = {**m.init_state(), **change}
+        if words is None:  # a C-contiguous float64 array of the right shape is fine
+            m.step(p, X, Y, 0.01, state=state)
+            continue
+        for call in (lambda: m.step(p, X, Y, 0.01, state=state),
+                     lambda: m.train_epochs(p, state, X, Y, 0.01)):
+            with pytest.raises(RuntimeInputError, match=words):
+                call()
+    no_t = m.init_state()
+    del no_t["t"]
+    with pytest.raises(RuntimeInputError, match="step count 't'"):
+        m.step(p, X, Y, 0.01, state=no_t)
+
+
+def test_loss_checks_that_x_and_y_have_the_same_rows():
+    d, m = model("seed000_sigmoid_mse")
+    X, Y = cu.data(d.spec, n=6)
+    with pytest.raises(RuntimeInputError, match="X has 6 rows and Y has 4"):
+        m.loss(m.init_params(0), X, Y[:4])

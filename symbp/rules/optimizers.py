@@ -58,5 +58,15 @@ OPTIMIZERS = {
 
 
 def make_optimizer(name: str = "sgd") -> Optimizer:
-    """The optimizer registered as ``name`` (``sgd``, ``momentum``, ``adam``)."""
-    return OPTIMIZERS[name]
+    """The optimizer registered as ``name`` (``sgd``, ``momentum``, ``adam``).
+
+    Raises:
+        SymbpError: no optimizer of that name.
+    """
+    try:
+        return OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        from ..errors import SymbpError
+
+        raise SymbpError(f"unknown optimizer {name!r}; expected one of "
+                         f"{', '.join(OPTIMIZERS)}") from None
