@@ -194,6 +194,46 @@ def test_update_rule_structure():
     assert not parse_claim(r"z = \sum_{i} w_i x_i").is_derivative_claim
 
 
+@pytest.mark.parametrize("text,want", [
+    (r"\delta_{ij}", A.Kronecker("i", "j")),
+    (r"\delta_{i,j}", A.Kronecker("i", "j")),
+    (r"delta[i, j]", A.Kronecker("i", "j")),
+    (r"\delta^{(2)}_{nj}", A.Sym(SymbolRef("delta", layer=2, indices=("n", "j")))),  # an error term
+    (r"\delta_j", A.Sym(SymbolRef("delta", indices=("j",)))),
+    (r"\delta_{l+1}", A.Sym(SymbolRef("delta", layer="l+1"))),
+])
+def test_kronecker_delta_is_a_delta_with_two_indices_and_no_layer(text, want):
+    assert parse_expression(text) == want
+
+
+def test_kronecker_delta_converts():
+    i, j = sp.Symbol("i", integer=True), sp.Symbol("j", integer=True)
+    assert to_sympy(parse_expression(r"\delta_{ij}")) == sp.KroneckerDelta(i, j)
+    total = to_sympy(parse_expression(r"\sum_{i=1}^{3} \delta_{ij}")).doit()
+    assert [total.subs(j, v) for v in (0, 2, 4)] == [0, 1, 0]
+
+
+def test_sum_over_several_indices_is_nested():
+    got = parse_expression(r"\sum_{n,k} y_{nk}")
+    assert got == A.Sum(A.Sum(A.Sym(SymbolRef("y", indices=("n", "k"))), "k"), "n")
+    with pytest.raises(ClaimParseError, match="bounds on a sum over several indices"):
+        parse_expression(r"\sum_{n,k=1}^{3} y_{nk}")
+
+
+@pytest.mark.parametrize("text,problem", [
+    (r"v_{W^{x}} = 1", "is not a layer"),
+    (r"v_{W^} = 1", r"after '\^' in a subscript"),
+])
+def test_bad_layer_in_a_subscript_is_named(text, problem):
+    with pytest.raises(ClaimParseError, match=problem):
+        parse_claim(text)
+
+
+@pytest.mark.parametrize("text", [r"A^{\mathsf{T}}", r"A^\mathsf{T}", r"A^{T}", r"A^\top"])
+def test_transpose_marks(text):
+    assert parse_expression(text) == A.Sym(SymbolRef("A", transpose=True))
+
+
 def test_chain_and_annotation():
     claim = parse_claim(r"L = \frac{1}{2}(3 - 1)^2 = 2 \quad \text{(MSE)}")
     assert len(claim.sides) == 3 and claim.annotations == ("(MSE)",)

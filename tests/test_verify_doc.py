@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from symbp.verify import verify_document
 
 DOC = Path(__file__).parent / "data" / "seed000_formulas.md"
@@ -69,3 +71,69 @@ def test_spec_marker_that_does_not_load_names_its_line():
     doc = "text\n<!-- symbp: spec = no_such_spec -->\n" + RELU_DELTA
     with pytest.raises(SpecError, match=r"post\.md, line 2: .*'no_such_spec' does not load"):
         verify_document(doc, source="post.md")
+
+
+# --- exit codes and symbp's own derivation ------------------------------------------------------
+
+def _verify_cli(*args):
+    return subprocess.run([sys.executable, "-m", "symbp", "verify", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_exit_codes_say_when_nothing_was_verified(tmp_path):
+    from symbp.verify.report import exit_code
+    from symbp.verify.verdict import Verdict
+
+    correct, unverifiable = Verdict("a", "correct"), Verdict("b", "unverifiable", "why")
+    assert exit_code([correct, unverifiable]) == 0
+    assert exit_code([unverifiable]) == 3                     # nothing is known to be correct
+    assert exit_code([Verdict("c", "skipped", "no derivative")]) == 2  # nothing to check
+    assert exit_code([]) == 2
+    expected = Verdict("d", "unverifiable", "why", expected="unverifiable")
+    assert exit_code([expected]) == 0                          # as its [[claims]] entry expects
+    empty = tmp_path / "empty.md"
+    empty.write_text("")
+    r = _verify_cli(str(empty))
+    assert r.returncode == 2 and "nothing was verified" in r.stdout, r.stdout + r.stderr
+    nospec = tmp_path / "nospec.md"
+    nospec.write_text(r"$$\frac{\partial J}{\partial z_k^{(2)}} = \hat{y}_k - y_k$$" + "\n")
+    r = _verify_cli(str(nospec))
+    assert r.returncode == 3 and "needs a setting" in r.stdout, r.stdout + r.stderr
+
+
+def test_unparseable_claim_is_bad_input_in_both_modes(tmp_path):
+    doc = tmp_path / "post.md"
+    doc.write_text(SIGMOID_DELTA + "\n")
+    for args in ([str(doc), "--spec", "seed000_sigmoid_mse"], ["seed000_sigmoid_mse"]):
+        r = _verify_cli(*args, "--claim", r"\frac{")
+        assert r.returncode == 2, (args, r.stdout + r.stderr)
+        assert "cannot parse" in r.stdout
+
+
+@pytest.mark.parametrize("spec,form", [
+    ("seed000_sigmoid_mse", "both"), ("seed000_sigmoid_mse", "index"),
+    ("seed000_sigmoid_mse", "matrix"), ("seed003_linear_regression", "both"),
+    ("digits_softmax", "both"),   # softmax, weight decay (lambda), Adam
+])
+def test_symbps_own_markdown_derivation_verifies(spec, form):
+    from symbp.verify.spec_check import derivation_of
+
+    d = derivation_of(spec)
+    verdicts = verify_document(d.to_markdown(form=form), spec)
+    checked = [v for v in verdicts if v.verdict != "skipped"]
+    # Adam's second moment (s <- beta_2 s + (1 - beta_2) g^2) is the one state symbp does not check
+    second_moment = [v for v in checked if v.verdict == "unverifiable" and v.text.startswith("{s_")
+                     and "optimizer state" in v.reason]
+    assert checked and all(v.verdict == "correct" for v in checked if v not in second_moment), [
+        (v.text, v.verdict, v.reason) for v in checked if v.verdict != "correct"]
+    # every backward-pass equation was a formula of its own and was checked
+    backward = [e for e in d.equations if e.stage in ("backward", "update")]
+    assert len(checked) >= len(backward) * (2 if form == "both" else 1) - 1
+
+
+def test_aligned_rows_are_formulas_of_their_own():
+    from symbp.claims import extract_formulas
+
+    doc = "text\n$$\n\\begin{aligned}a &= b \\\\\nc &= \\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}\n\\end{aligned}\n$$\n"
+    got = [(f.line, f.text) for f in extract_formulas(doc)]
+    assert got == [(3, "a = b"), (4, r"c = \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}")]

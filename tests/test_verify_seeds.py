@@ -40,12 +40,18 @@ def _setting(c):
 #: labels name what the author meant (``transposed``: the outer product delta A^T); the engine
 #: reports that the shapes do not fit. Either reading is accepted, and one of them must be given.
 SHAPE_READING = {"shape", "transposed"}
+#: dL/dW_l = Z_{l-1} \cdot \delta_l with two 2x1 vectors (and the seed's numbers): a product of
+#: two vectors of one shape is taken element by element (the matrix product does not exist; the
+#: seed's numbers are that product), so the formula converts, to a 2x1 where the gradient of a
+#: 2x2 W_l is 2x2; the same two readings apply.
+ELEMENTWISE_PRODUCTS = {"s002-l200", "s002-l202", "s002-l204", "s002-l339", "s002-l341",
+                        "s002-l343"}
 
 
 def _expected_labels(c) -> tuple[set, set]:
     """(labels that must all be given, a set of which at least one must be given)."""
     expected = set(c.get("diagnosis", [])) - {"other"}
-    if c.get("converts") is False and c["check"] == "hand":
+    if (c.get("converts") is False and c["check"] == "hand") or c["id"] in ELEMENTWISE_PRODUCTS:
         return set(), SHAPE_READING
     if c.get("converts") is False and c["check"] == "update_rule":
         return set(), {"shape", "other"}

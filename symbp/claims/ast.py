@@ -20,6 +20,7 @@ Node kinds::
     Matrix(rows)                   bmatrix / pmatrix
     Piecewise(pieces)              cases: ((value, condition or None), ...)
     Rel(op, left, right)           conditions inside cases: lt gt le ge ne
+    Kronecker(first, second)       \\delta_{ij}: 1 where the two indices are equal, else 0
 """
 
 from __future__ import annotations
@@ -181,6 +182,16 @@ class Rel(Node):
 @dataclass(frozen=True)
 class Piecewise(Node):
     pieces: tuple[tuple[Node, Optional[Node]], ...]
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Kronecker(Node):
+    """The Kronecker delta ``\\delta_{ij}`` (a delta with two index letters and no layer); the
+    fields are the index labels as written."""
+
+    first: str
+    second: str
     pos: int = field(default=0, compare=False)
 
 

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Optional
 import sympy as sp
 
 from . import ast as A
-from ..expr import power_error
+from ..expr import MAX_EXPONENT, power_error
 from .ast import ClaimParseError, SymbolRef
 
 MAX_DIGITS = 40
@@ -90,6 +90,16 @@ class Resolver:
     def function(self, name: str, args: list, primes: int) -> Optional[sp.Basic]:
         """Hook for functions outside the built-in table; None means "not mine"."""
         return None
+
+    def sum_over(self, index: str, body: sp.Basic) -> Optional[sp.Basic]:
+        """Hook: ``\\sum_{index}`` of a matrix that does not use the index (``\\sum_n \\delta``:
+        a matrix of samples summed over them); None means "not supported"."""
+        return None
+
+    def index_value(self, name: str) -> sp.Basic:
+        """The value of a free index letter where a formula uses the index itself (the
+        Kronecker delta ``\\delta_{ij}``): its symbol unless the resolver fixes the index."""
+        return self.index(name)
 
 
 class DefaultResolver(Resolver):
@@ -183,20 +193,32 @@ class _Converter:
             value = self.conv(right)
             if op in ("add", "sub"):  # 1 - yhat with a 1x1 yhat (one output unit): a scalar
                 result, value = _scalar_if_mixed(result, value)
-            result = result + value if op == "add" else result - value if op == "sub" else (
-                result * value)
+                result = result + value if op == "add" else result - value
+            else:
+                result = _product(result, value)
         return result
 
     def _pow(self, node: A.Pow) -> sp.Basic:
         base, exp = self.conv(node.base), self.conv(node.exp)
+        if not _is_matrix(base):
+            return self._scalar_pow(node, base, exp)
+        if _is_matrix(exp):
+            raise self.fail(node, "a matrix exponent", "a scalar exponent")
+        if isinstance(base, sp.MatrixBase) and base.rows != base.cols:
+            # a power of a vector or of a non-square matrix has no matrix meaning: it is taken
+            # element by element, as texts mean it ((a^{(1)})^2 in 1 - a^2, (y - \hat{y})^2)
+            return base.applyfunc(lambda v: self._scalar_pow(node, v, exp))
+        if exp.is_Number and abs(exp) > MAX_EXPONENT:
+            raise self.fail(node, f"the exponent {exp} is too large (at most {MAX_EXPONENT} in "
+                            "absolute value)")
+        if exp == -1:
+            return base.inv() if isinstance(base, sp.MatrixBase) else base.I
+        return base ** exp
+
+    def _scalar_pow(self, node: A.Pow, base: sp.Basic, exp: sp.Basic) -> sp.Basic:
         why = power_error(base, exp)
         if why:
             raise self.fail(node, why)
-        if _is_matrix(base):
-            if exp == -1:
-                return base.inv() if isinstance(base, sp.MatrixBase) else base.I
-            if isinstance(base, sp.MatrixBase) and exp == 2 and base.shape[0] != base.shape[1]:
-                return base.multiply_elementwise(base)  # (y - yhat)^2 on vectors: elementwise
         return base ** exp
 
     def _transpose(self, node: A.Transpose) -> sp.Basic:
@@ -247,6 +269,12 @@ class _Converter:
         finally:
             self.bound.pop()
         idx = self.resolver.index(node.index)
+        if _is_matrix(body) and not body.has(idx) and node.lower is None and node.upper is None:
+            total = self.resolver.sum_over(node.index, body)
+            if total is None:
+                raise self.fail(node, f"a sum over {node.index} of a matrix that does not use "
+                                f"{node.index}", "a summand with the index")
+            return total
         lo, hi = self.resolver.sum_bounds(node.index)
         if node.lower is not None:
             lo = self.conv(node.lower)
@@ -256,6 +284,11 @@ class _Converter:
 
     def _matrix(self, node: A.Matrix) -> sp.Basic:
         return sp.Matrix([[self.conv(v) for v in row] for row in node.rows])
+
+    def _kronecker(self, node: A.Kronecker) -> sp.Basic:
+        return sp.KroneckerDelta(*(sp.Integer(i) if i.isdigit() else self.resolver.index(i)
+                                   if i in self.bound else self.resolver.index_value(i)
+                                   for i in (node.first, node.second)))
 
     def _rel(self, node: A.Rel) -> sp.Basic:
         return _RELS[node.op](self.conv(node.left), self.conv(node.right))
@@ -297,6 +330,16 @@ def _scalar_if_mixed(a, b):
     elif isinstance(b, sp.MatrixBase) and not _is_matrix(a):
         a = sp.Matrix(b.rows, b.cols, [a] * len(b))
     return a, b
+
+
+def _product(a, b):
+    """A product written without an operator (or with ``*``, ``\\cdot``): the matrix product,
+    except for two vectors or non-square matrices of the same shape, which have none: their
+    product is element by element, as texts mean it (``\\sigma(z)(1 - \\sigma(z))`` on a layer)."""
+    if (isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and a.shape == b.shape
+            and a.rows != a.cols):
+        return a.multiply_elementwise(b)
+    return a * b
 
 
 def _is_matrix(x) -> bool:

@@ -4,7 +4,10 @@ Contract: :func:`extract_formulas` returns every math span of a Markdown text, i
 the 1-based line where its content starts: display math ``$$...$$`` (may span lines) and
 ``\\[...\\]``, inline math ``$...$`` and ``\\(...\\)``. Escaped dollars (``\\$``), fenced code
 blocks (```` ``` ```` / ``~~~``) and inline code spans are skipped. Nothing is parsed here;
-feed ``Formula.text`` to :func:`symbp.claims.parse_claim`.
+feed ``Formula.text`` to :func:`symbp.claims.parse_claim`. A display formula that is an
+``aligned`` / ``align`` / ``gathered`` / ``gather`` / ``split`` environment (as ``symbp derive
+--format markdown`` prints) holds one formula per row: each row is a formula of its own, with
+its line, and the alignment marks ``&`` are dropped.
 """
 
 from __future__ import annotations
@@ -66,6 +69,43 @@ def extract_spec_markers(markdown_text: str) -> list[tuple[int, str]]:
     return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _SPEC_MARKER.finditer(text)]
 
 
+_ALIGNED = re.compile(r"\\begin\{(aligned|align\*?|gathered|gather\*?|split)\}(.*)"
+                      r"\\end\{\1\}\Z", re.S)
+_ENV = re.compile(r"\\(begin|end)\{[^}]*\}|\\\\|&")
+
+
+def _aligned_rows(content: str):
+    """The rows of a formula that is one alignment environment: ``(offset, row)`` pairs, the
+    row stripped of its ``&`` marks (separators of nested matrices are kept); None when the
+    formula is not such an environment."""
+    m = _ALIGNED.match(content)
+    if not m:
+        return None
+    body, base = m.group(2), m.start(2)
+    rows, depth, start, parts = [], 0, 0, []
+    for tok in _ENV.finditer(body):
+        text = tok.group(0)
+        if text.startswith("\\begin"):
+            depth += 1
+        elif text.startswith("\\end"):
+            depth -= 1
+        elif depth == 0:
+            parts.append(body[start:tok.start()])
+            start = tok.end()
+            if text == "\\\\":
+                rows.append((parts, tok.end()))
+                parts = []
+    parts.append(body[start:])
+    rows.append((parts, len(body)))
+    out, offset = [], 0
+    for parts, end in rows:
+        row = "".join(parts)
+        if row.strip():
+            out.append((base + offset + len(row) - len(row.lstrip()), " ".join(row.split())))
+        offset = end
+    return out
+
+
 def extract_formulas(markdown_text: str) -> list[Formula]:
     """List the formulas of a Markdown text.
 
@@ -91,7 +131,12 @@ def extract_formulas(markdown_text: str) -> list[Formula]:
         if not content:
             return
         first = lo + (len(raw) - len(raw.lstrip()))
-        formulas.append(Formula(bisect.bisect_right(starts, first), content, display))
+        rows = _aligned_rows(content) if display else None
+        if rows is None:
+            formulas.append(Formula(bisect.bisect_right(starts, first), content, display))
+            return
+        for at, row in rows:
+            formulas.append(Formula(bisect.bisect_right(starts, first + at), row, display))
 
     while i < n:
         ch = text[i]

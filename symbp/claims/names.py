@@ -44,7 +44,9 @@ RELATIONS = {"=": "eq", ":=": "assign", "<-": "assign", "leftarrow": "assign", "
              "approx": "approx", "coloneqq": "assign"}
 COMPARISONS = {"<": "lt", ">": "gt", "<=": "le", ">=": "ge", "leq": "le", "le": "le",
                "geq": "ge", "ge": "ge", "neq": "ne", "ne": "ne", "lt": "lt", "gt": "gt"}
-TRANSPOSE_MARKS = frozenset({"T", "top", "intercal", "mathsf"})
+#: A superscript that transposes: the name T or the commands \\top, \\intercal (\\mathsf{T} and
+#: \\mathrm{T} reach the parser as T: the lexer drops \\mathsf and reads \\mathrm{T} as a name).
+TRANSPOSE_MARKS = frozenset({"T", "top", "intercal"})
 LAYER_LABEL = re.compile(r"(?:\d+|[lL](?:[+-]\d+)?)\Z")
 _TRAILING_DIGITS = re.compile(r"([A-Za-z]+?)(\d+)\Z")
 INDEX_LETTERS = frozenset("ijklmnpqrst")

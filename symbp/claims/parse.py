@@ -37,8 +37,8 @@ from . import ast as A
 from .ast import ClaimParseError, SymbolRef
 from .lexer import MAX_DEPTH, Token, tokenize
 from .names import (FUNCTION_COMMANDS, GREEK, CONSTANT_COMMANDS, HAT_SUBSCRIPTS, INDEX_LETTERS,
-                    LAYER_LABEL, LAYER_LETTERS, LAYER_WORDS, MULOPS, RELATIONS, layer_value,
-                    replace_ref as _replace)
+                    LAYER_LABEL, LAYER_LETTERS, LAYER_WORDS, MULOPS, RELATIONS, TRANSPOSE_MARKS,
+                    layer_value, replace_ref as _replace)
 from .primaries import PrimaryMixin
 
 #: A symbolic layer label: l, L, l+1, l-1, ... (numbers stay exponents in a superscript).
@@ -212,7 +212,7 @@ class _Parser(PrimaryMixin):
             else:
                 break
         self.leave()
-        return node
+        return _kronecker(node)
 
     def transpose(self, node: A.Node, tok: Token) -> A.Node:
         if isinstance(node, A.Sym) and not node.ref.transpose:
@@ -236,10 +236,14 @@ class _Parser(PrimaryMixin):
         label = self.layer_superscript(node, k)
         if label is not None:  # Nielsen's notation: delta^l, w^{l+1}, a^{l-1}, z^L
             return A.Sym(_replace(node.ref, layer=label), node.pos)
-        is_t = (tok.kind == "name" and tok.text == "T") or (
-            tok.kind == "cmd" and tok.text in ("top", "intercal"))
-        if is_t and closes(k + 1):
-            for _ in range(k + 1 + (1 if braced else 0)):
+        inner = k
+        while braced and self.is_op("{", inner):  # ^{\\mathsf{T}}: the lexer leaves ^{{T}}
+            inner += 1
+        mark, nested = self.peek(inner), inner - k
+        if (mark.kind in ("name", "cmd") and mark.text in TRANSPOSE_MARKS
+                and all(self.is_op("}", inner + 1 + d) for d in range(nested))
+                and closes(inner + 1 + nested)):
+            for _ in range(inner + 1 + nested + (1 if braced else 0)):
                 self.take()
             return self.transpose(node, caret)
         if tok.kind == "cmd" and tok.text == "prime" and closes(k + 1):
@@ -315,6 +319,8 @@ class _Parser(PrimaryMixin):
                 elif t.kind in ("name", "num", "cmd") or (
                         t.kind == "op" and t.text in ("+", "-")):
                     current += t.text
+                elif t.kind == "op" and t.text in ("^", "_") and current:
+                    current += self.nested_layer(t)
                 else:
                     raise self.error(t, f"unexpected {self.found(t)} in a subscript",
                                      "index names or numbers")
@@ -327,6 +333,29 @@ class _Parser(PrimaryMixin):
             self.take()
             return [tok.text]
         raise self.error(tok, f"found {self.found(tok)} after '_'", "a subscript")
+
+    def nested_layer(self, script: Token) -> str:
+        """The layer of a name inside a subscript, after its '^' or '_': ``v_{W^{(1)}}`` (as
+        symbp prints an optimizer state) and ``v_{W_1}`` are the state of W1; the label gets
+        the layer appended (``W1``)."""
+        if self.is_op("{"):
+            self.take()
+            parenthesised = self.is_op("(")
+            if parenthesised:
+                self.take()
+            label = self.raw_until(")" if parenthesised else "}")
+            if parenthesised:
+                self.expect_op(")")
+            self.expect_op("}")
+        elif self.peek().kind in ("name", "num"):
+            label = self.take().text
+        else:
+            raise self.error(self.peek(), f"found {self.found(self.peek())} after "
+                             f"'{script.text}' in a subscript", "a layer such as {(1)}")
+        if not LAYER_LABEL.match(label):
+            raise self.error(script, f"{label!r} is not a layer in a subscript",
+                             "a layer number or l, l+1, L")
+        return label
 
     def bracket_labels(self) -> list[str]:
         labels, current = [], ""
@@ -361,6 +390,19 @@ class _Parser(PrimaryMixin):
             else:
                 indices.append(lab)
         return _replace(ref, indices=ref.indices + tuple(indices))
+
+def _kronecker(node: A.Node) -> A.Node:
+    """``\\delta_{ij}`` (two index letters, no layer, nothing else) is the Kronecker delta; a
+    delta with a layer or one index is an error term (``\\delta^{(2)}_{nj}``, ``\\delta_j``)."""
+    if not isinstance(node, A.Sym):
+        return node
+    ref = node.ref
+    if (ref.base == "delta" and ref.layer is None and len(ref.indices) == 2
+            and all(i.isalpha() and len(i) == 1 for i in ref.indices)
+            and not (ref.hat or ref.transpose or ref.prime)):
+        return A.Kronecker(ref.indices[0], ref.indices[1], node.pos)
+    return node
+
 
 def parse_claim(text: str) -> A.Claim:
     """Parse a claim (LaTeX subset or plain text) into a :class:`~symbp.claims.ast.Claim`.

@@ -350,8 +350,9 @@ class PrimaryMixin:
         return A.Deriv(of, wrt, style, tok.pos)
 
     def sum_rest(self, tok: Token) -> A.Node:
-        """After ``\\sum`` / ``sum``: optional ``_{i=1}`` and ``^{n}``, then the summand term."""
-        index, lower, upper = None, None, None
+        """After ``\\sum`` / ``sum``: optional ``_{i=1}`` (or ``_{n,k}``: one sum per index)
+        and ``^{n}``, then the summand term."""
+        index, lower, upper, outer = None, None, None, []
         if not self.is_op("_") and self.is_op("(") and tok.kind == "name":
             self.take()
             body = self.expr()
@@ -367,6 +368,13 @@ class PrimaryMixin:
                 if t.kind not in ("name", "cmd"):
                     raise self.error(t, f"found {self.found(t)}", "a summation index")
                 index = t.text
+                while braced and self.is_op(","):  # \\sum_{n,k}: over n, then over k
+                    self.take()
+                    outer.append(index)
+                    t = self.take()
+                    if t.kind not in ("name", "cmd"):
+                        raise self.error(t, f"found {self.found(t)}", "a summation index")
+                    index = t.text
                 if braced and self.is_op("="):
                     self.take()
                     lower = self.expr()
@@ -384,10 +392,16 @@ class PrimaryMixin:
                         raise self.error(t, f"found {self.found(t)}", "an upper bound")
                     upper = A.Num(t.text, t.pos) if t.kind == "num" else A.Sym(
                         _symbol_ref(t.text), t.pos)
+        if outer and (lower is not None or upper is not None):
+            raise self.error(tok, "bounds on a sum over several indices",
+                             "\\sum_{n,k} without bounds, or one \\sum per index")
         self.enter(tok)
         body = self.term()
         self.leave()
-        return A.Sum(body, index, lower, upper, tok.pos)
+        node = A.Sum(body, index, lower, upper, tok.pos)
+        for name in reversed(outer):
+            node = A.Sum(node, name, None, None, tok.pos)
+        return node
 
     def environment(self) -> A.Node:
         begin = self.take()

@@ -18,8 +18,11 @@ def register(sub) -> None:
                        "derivative; a line `<!-- symbp: spec = NAME -->` sets the spec of the "
                        "formulas after it). A [[claims]] entry may state `expect = \"correct\"|\"wrong\"|"
                        "\"unverifiable\"`: a verdict that differs is flagged and fails the run, and "
-                       "a claim expected wrong that is wrong does not. Exit 0 all correct (or as "
-                       "expected), 1 some wrong or not as expected, 2 bad input.")
+                       "a claim expected wrong that is wrong does not. Exit 0: at least one claim "
+                       "verified and every verified claim correct (or as expected); 1: some claim "
+                       "wrong or not as expected; 2: bad input (a --claim that cannot be parsed, or "
+                       "no formula stating a derivative); 3: nothing verified (every formula "
+                       "unverifiable, e.g. a document without a spec).")
     p.add_argument("target", metavar="SPEC|DOC.md", help="a spec (.toml or bundled name) or a "
                    "Markdown document")
     p.add_argument("--claim", action="append", default=[], metavar="FORMULA",
@@ -53,14 +56,14 @@ def run(args) -> int:
         spec = load_spec(args.spec) if args.spec else None
         verdicts = verify_document(text, spec, seed=args.seed, source=target,
                                    base_dir=path.parent)
-        for c in args.claim:
-            verdicts.append(verify_claim(c, spec, seed=args.seed))
+        claims = [verify_claim(c, spec, seed=args.seed) for c in args.claim]
+        bad = any(_cannot_parse(v) for v in claims)
+        verdicts.extend(claims)
     else:
         spec = load_spec(target)
         if args.claim:
             verdicts = [verify_claim(c, spec, seed=args.seed) for c in args.claim]
-            bad = any(v.verdict == "unverifiable" and v.reason.startswith("cannot parse")
-                      for v in verdicts)
+            bad = any(_cannot_parse(v) for v in verdicts)
         else:
             verdicts = verify_spec_claims(spec, seed=args.seed)
             if not verdicts:
@@ -71,3 +74,8 @@ def run(args) -> int:
         out = render_text(verdicts)
     write_output(out, args.output)
     return exit_code(verdicts, bad)
+
+
+def _cannot_parse(verdict) -> bool:
+    """A claim given on the command line that is not a formula: bad input (exit 2)."""
+    return verdict.verdict == "unverifiable" and verdict.reason.startswith("cannot parse")

@@ -23,15 +23,13 @@ import sympy as sp
 
 from ..claims import ClaimParseError, DefaultResolver, parse_claim, parse_expression, to_sympy
 from ..claims import ast as A
-from ..claims.convert import FUNCTIONS
 from .diagnose import constant_ratio, diagnose_scalar, factor_labels
-from .model import Comparison, ScalarModel, Unresolvable, compare, is_zero, to_complex
-from .printing import activation_forms, fmt_point, fmt_value, in_activations, latex_named, latex_of, tidy
+from .model import Comparison, ScalarModel, Unresolvable, compare
+from .printing import activation_forms, fmt_point, fmt_value, in_activations, latex_named, latex_of
 from .verdict import Verdict
 
 MAX_CLAIM_CHARS = 20_000
 LOSS_NAMES = ("L", "J", "E", "C", "ell", "Loss", "cost", "loss")
-LR_NAMES = ("alpha", "eta", "lr", "gamma", "epsilon", "mu")
 _ANNOTATION_FUNCS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigma", "softplus": "softplus"}
 
 
@@ -158,13 +156,20 @@ def check_update(claim: A.Claim) -> Verdict:
     if target is None:
         return Verdict(text, "unverifiable", "the left side of the update is not a variable")
     grad = sp.Symbol("__grad__")
+    others = {}  # gradients of the loss with respect to other variables: symbol -> their ref
 
     class R(DefaultResolver):
         def derivative(self, of, wrt, ref):
             same = replace(ref, transpose=False) == replace(target, transpose=False)
             loss = of == sp.Symbol("L", real=True) or (isinstance(of, sp.Symbol) and
                                                        of.name in LOSS_NAMES)
-            return grad if same and loss else sp.Symbol("__other_derivative__")
+            if same and loss:
+                return grad
+            if loss:
+                g = sp.Symbol(f"__grad_{ref.plain_name()}__")
+                others[g] = ref
+                return g
+            return sp.Symbol("__other_derivative__")
 
     p = DefaultResolver().symbol(target)
     try:
@@ -172,7 +177,11 @@ def check_update(claim: A.Claim) -> Verdict:
     except ClaimParseError as exc:
         return _wrong(text, f"the update cannot be built: {exc.problem}", ["shape"])
     correct = latex_of(p) + r" - \alpha \frac{\partial L}{\partial " + latex_of(p) + "}"
-    if isinstance(rule, sp.MatrixBase) or rule.has(sp.Symbol("__other_derivative__")) or not rule.has(grad):
+    if (not isinstance(rule, sp.MatrixBase) and not rule.has(grad) and others
+            and not rule.has(sp.Symbol("__other_derivative__")) and not _is_parameter(target)):
+        return check_state_update(claim, p, rule, others)
+    if isinstance(rule, sp.MatrixBase) or rule.has(sp.Symbol("__other_derivative__"), *others) or \
+            not rule.has(grad):
         return _wrong(text, "the update does not use the gradient of the loss with respect to "
                       "the updated variable", ["other"], correct)
     step = sp.expand(rule - p)
@@ -203,6 +212,51 @@ def check_update(claim: A.Claim) -> Verdict:
             return v
     return Verdict(text, "correct", f"gradient-descent step on {latex_of(p)} with learning rate "
                    f"{latex_of(lr)}", symbolic=True)
+
+
+def _is_parameter(ref) -> bool:
+    """Whether an updated variable is a parameter (W, w, b, theta): its update must use its own
+    gradient. Other names (v, m, velocity, v_{W^{(1)}}) are optimizer states."""
+    from .resolve import classify
+
+    try:
+        return classify(ref).kind in ("W", "b")
+    except Unresolvable:
+        return False
+
+
+def check_state_update(claim: A.Claim, v: sp.Symbol, rule: sp.Basic, grads: dict) -> Verdict:
+    """An optimizer state updated with a parameter's gradient: a momentum (velocity) update
+    ``v <- mu v + c dL/dp`` is recognised (``c`` of either sign: heavy-ball momentum steps
+    ``p <- p - eta v``, CS231n's ``v <- mu v - eta dL/dp`` steps ``p <- p + v``); any other
+    state update (Adam's second moment) is unverifiable, with the reason."""
+    from .printing import ref_latex
+
+    text = claim.text
+    name = ref_latex(claim.update_target)
+    (g, ref), = grads.items() if len(grads) == 1 else ((None, None),)
+    c_v = sp.expand(sp.diff(rule, v)) if g is not None else None
+    c_g = sp.expand(sp.diff(rule, g)) if g is not None else None
+    if g is None or c_v.has(v, g) or c_g.has(v, g) or c_v == 0 or c_g == 0 or \
+            sp.expand(rule - c_v * v - c_g * g) != 0:
+        return Verdict(text, "unverifiable", f"an update of the optimizer state {name} that "
+                       "is not a momentum (velocity) update v \\leftarrow \\mu v + c "
+                       "\\frac{\\partial L}{\\partial p}: symbp checks gradient-descent steps "
+                       "and momentum updates, not other optimizer states")
+    gname = "\\frac{\\partial L}{\\partial " + ref_latex(ref) + "}"
+    if (c_v.is_number and not 0 < c_v < 1) or (not c_v.is_number and c_v.could_extract_minus_sign()):
+        v_wrong = _wrong(text, f"a momentum update keeps a fraction of the velocity: its "
+                         f"coefficient is between 0 and 1, here {latex_of(c_v)}",
+                         ["sign"] if c_v.could_extract_minus_sign() else ["other"],
+                         f"\\mu {name} + {gname}")
+        return v_wrong
+    param = ref_latex(ref)
+    step = (f"{param} \\leftarrow {param} + {name}" if c_g.could_extract_minus_sign()
+            else f"{param} \\leftarrow {param} - \\eta {name}")
+    return Verdict(text, "correct", f"a momentum (velocity) update of {name}: coefficient "
+                   f"{latex_of(c_v)}, gradient {gname} times {latex_of(c_g)}; the matching "
+                   f"parameter step is {step} (the form is checked; the coefficients are not "
+                   "compared with a spec's optimizer)", symbolic=True)
 
 
 def _wrong(text, reason, labels, correct=None, side=None) -> Verdict:
@@ -278,8 +332,10 @@ def check_identity(claim: A.Claim, functions=None, seed: int = 0) -> Verdict:
                     v.diagnosis = ["shape"]
                 return v
             if c.equal is None:
-                return Verdict(text, "unverifiable", "numerically equal at the random points but "
-                               "not proved symbolically", symbolic=c.symbolic, numeric=c.numeric)
+                why = ("numerically equal at the random points but not proved symbolically"
+                       if c.numeric else f"the two sides both have a real value at only "
+                       f"{c.valid} of the random points, too few to compare them")
+                return Verdict(text, "unverifiable", why, symbolic=c.symbolic, numeric=c.numeric)
     note = "; accepted in " + layouts[0] if layouts else ""
     return Verdict(text, "correct", "the derivative, by sympy.diff, equals the right-hand side "
                    "(symbolically and at random points)" + note, symbolic=True, numeric=True)

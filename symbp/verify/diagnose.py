@@ -5,16 +5,20 @@ expressions in the same symbols, plus the ratios claim/reference measured at the
 and returns labels with a sentence. Labels: ``sign`` (the negative), ``factor_2``, ``factor_half``,
 ``factor_N``, ``factor_inv_N``, ``factor`` (another constant), ``missing_activation_derivative``
 (the claim equals the reference divided by f'(z)), ``function_instead_of_derivative`` (the claim
-is the function itself), ``transposed``, ``wrong_layer``, ``shape``, ``other``.
+is the function itself), ``undefined`` (the claim has no real value where the reference has
+one: ``\\log(0)``, ``\\sqrt{-1}``, a division by zero), ``transposed``, ``wrong_layer``, ``shape``,
+``other``.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from .model import compare, to_complex
+from .model import compare, real_value
 
-_SIG = (sp.exp,)
+#: The diagnosis of a claim that is undefined where the derived value is finite.
+UNDEFINED = (["undefined"], ["the formula is undefined, infinite or not a real number where the "
+                             "derived value is a finite real number"])
 
 
 def constant_ratio(ratios: list) -> float | None:
@@ -48,29 +52,37 @@ def factor_labels(c: float, n: int | None = None) -> tuple[list, str]:
     else:
         if abs(a - 1) > 1e-6:
             labels.append("factor")
-            words.append(f"{a:.6g} times the right value")
+            words.append(f"{_number(a)} times the right value")
     if c < 0:
         words.insert(0, "the sign is flipped")
     return labels, "; ".join(words)
 
 
+def _number(a) -> str:
+    """A ratio as text: 6 significant digits, also past the float range (a SymPy Float)."""
+    return f"{a:.6g}" if isinstance(a, float) else sp.sstr(sp.Float(a, 6))
+
+
 def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation_derivs=(),
-                    acts=None, names=None):
+                    acts=None, names=None, n=None):
     """Labels and sentences for a wrong scalar (or matrix) claim.
 
     ``acts`` (activation values, :func:`~symbp.verify.printing.activation_forms`) and ``names``
     (symbol -> LaTeX in the claim's notation) let a missing activation derivative be written in
-    its textbook form, e.g. ``\\hat{y}_k(1 - \\hat{y}_k)``."""
+    its textbook form, e.g. ``\\hat{y}_k(1 - \\hat{y}_k)``. ``n``: the batch size of the
+    setting, so that a factor N or 1/N is named as the batch mean's (:func:`factor_labels`)."""
     if acts is None and model is not None:
         from .printing import activation_forms
 
         acts = activation_forms(model)
+    if comp.undefined:
+        return list(UNDEFINED[0]), list(UNDEFINED[1])
     labels, words = [], []
     c = constant_ratio(comp.ratio) if comp.ratio else None
     if c is None:
         c = _symbolic_ratio(reference, claim)
     if c is not None:
-        lab, text = factor_labels(c)
+        lab, text = factor_labels(c, n)
         return lab or ["other"], [text] if text else []
     if of_expr is not None and not isinstance(of_expr, sp.MatrixBase):
         if compare(of_expr, claim).equal:
@@ -98,8 +110,8 @@ def _symbolic_ratio(reference, claim):
     except (ZeroDivisionError, TypeError, ValueError, sp.PolynomialError):
         return None
     if r.is_number:
-        c = to_complex(r)
-        return None if c is None or c.real == 0 else c.real
+        c = real_value(r)  # a float, or a SymPy Float past the float range
+        return None if c is None or c == 0 else c
     return None
 
 

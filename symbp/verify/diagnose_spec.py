@@ -16,7 +16,8 @@ import dataclasses
 import sympy as sp
 
 from ..claims import ast as A
-from .diagnose import constant_ratio, diagnose_scalar, factor_labels
+from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels
+from .model import Unresolvable
 from .resolve import classify, layer_value
 
 MAX_REPAIRS = 80  # a count, not a time budget: the same claim gets the same diagnosis on any machine
@@ -26,6 +27,8 @@ def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
     labels, words = [], []
     if res["status"] == "wrong":
         comp = res["comp"]
+        if comp.undefined:
+            return list(UNDEFINED[0]), list(UNDEFINED[1])
         c = constant_ratio(comp.ratio)
         if c is not None:
             labels, text = factor_labels(c, res["inst"].n)
@@ -36,7 +39,8 @@ def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
 
             lab, w = diagnose_scalar(res["reference"], res["claim"], comp,
                                      acts=activation_forms(res["inst"].model),
-                                     names=claim_names(claim, res, aliases, functions, _den(claim, aliases)))
+                                     names=claim_names(claim, res, aliases, functions, _den(claim, aliases)),
+                                     n=res["inst"].n)
             if lab != ["other"]:
                 labels, words = lab, w
         if labels:
@@ -192,6 +196,8 @@ def correct_formula(d, claim, den, layout, res, aliases) -> str:
 
     if den is None:
         return ""
+    if not _of_loss(claim, aliases):  # dyhat_i/dz_j: only the derived value itself is known
+        return _own_notation(d, claim, den, res, aliases)
     depth = len(d.spec.model.sizes) - 1
     general = isinstance(den.layer, str) and den.layer.startswith("l")
     lv = layer_value(den.layer, res.get("l"), depth)
@@ -227,6 +233,18 @@ def correct_formula(d, claim, den, layout, res, aliases) -> str:
         except KeyError:
             return ""
     return ""
+
+
+def _of_loss(claim, aliases) -> bool:
+    """Whether the claim's derivative (if it states one) is one of the loss: the formulas
+    :func:`correct_formula` writes are gradients of the loss (deltas, dL/dW, dL/db)."""
+    deriv = next((s for s in claim.sides if isinstance(s, A.Deriv)), None)
+    if deriv is None or deriv.of is None:
+        return True
+    try:
+        return isinstance(deriv.of, A.Sym) and classify(deriv.of.ref, aliases).kind == "loss"
+    except Unresolvable:  # a numerator without a meaning is not the loss
+        return False
 
 
 def _refs_indices(claim):

@@ -126,23 +126,21 @@ class Instance:
             return f"{kind}{layer}"
         raise KeyError(kind)
 
-    def gradient_name(self, kind: str, layer: int | None) -> str | None:
-        """The tensor holding dL/d(kind, layer) when the derivation names it."""
-        if kind == "z":
-            return f"delta{layer}"
-        if kind in ("W", "b"):
-            return f"d{kind}{layer}"
-        return None
+    def gradient_name(self, name: str) -> str | None:
+        """The tensor holding dL/d(name) when the derivation names it (``delta2`` for ``z2``,
+        ``dW2`` for ``W2``, ``db2`` for ``b2``), else None."""
+        kind = name.rstrip("0123456789")
+        layer = name[len(kind):]
+        grad = {"z": f"delta{layer}", "W": f"dW{layer}", "b": f"db{layer}"}.get(kind)
+        return grad if layer and grad in self.arrays else None
 
     def grad_of_loss(self, name: str) -> np.ndarray:
         """dL/d(tensor) element by element, in instance symbols (canonical form)."""
         arr = self.arrays[name]
         m = self.model
-        if name.startswith("z") and f"delta{name[1:]}" in self.arrays:
-            src = self.arrays[f"delta{name[1:]}"]
-            return np.vectorize(m.canonical, otypes=[object])(src)
-        if name[0] in "Wb" and f"d{name}" in self.arrays:
-            return np.vectorize(m.canonical, otypes=[object])(self.arrays[f"d{name}"])
+        grad = self.gradient_name(name)
+        if grad is not None:
+            return np.vectorize(m.canonical, otypes=[object])(self.arrays[grad])
         out = np.empty(arr.shape, dtype=object)
         for idx, s in np.ndenumerate(arr):
             out[idx] = m.canonical(m.derivative(m.defs[self.loss], s))

@@ -127,6 +127,8 @@ class Comparison:
     left: object = None         # value of the reference at the point
     right: object = None        # value of the claim at the point
     ratio: list = field(default_factory=list)   # claim/reference at the valid points
+    undefined: bool = False     # the counterexample: the claim is undefined or not real there
+    valid: int = 0              # points where both sides had a numeric value
 
 
 @contextmanager
@@ -149,7 +151,11 @@ def time_limit(seconds: float):
 
 
 def is_zero(e, seconds: float = SIMPLIFY_SECONDS) -> bool | None:
-    """True if ``e`` simplifies to zero, False if it is a nonzero number, None if undecided."""
+    """True if ``e`` simplifies to zero, False if it is a nonzero number, None if undecided.
+
+    Undecided covers the time budget (TimeoutError), expressions too deep to walk
+    (RecursionError) and what SymPy raises for expressions it has no algorithm for
+    (NotImplementedError, PolynomialError); any other exception is a bug and propagates."""
     if isinstance(e, sp.MatrixBase):  # one budget for the whole matrix
         deadline = time.monotonic() + seconds
         for x in e:
@@ -171,8 +177,7 @@ def is_zero(e, seconds: float = SIMPLIFY_SECONDS) -> bool | None:
             e2 = e.rewrite(sp.exp) if e.has(sp.tanh, sp.sinh, sp.cosh) else e
             if sp.simplify(e2) == 0:
                 return True
-    except (TimeoutError, RecursionError, TypeError, ValueError, ZeroDivisionError,
-            NotImplementedError, AttributeError, sp.PolynomialError):
+    except (TimeoutError, RecursionError, NotImplementedError, sp.PolynomialError):
         return None
     return None
 
@@ -199,8 +204,34 @@ def to_complex(v) -> complex | None:
     return c
 
 
+def real_value(v):
+    """``v`` as a finite real number: a float, or a SymPy Float past the float range
+    (``10^{400}``); None when ``v`` is undefined (``0/0``, ``log(0)``), infinite or not real
+    (``\\sqrt{-1}``), or not a number at all (see :func:`is_unknown`)."""
+    c = to_complex(v)
+    if c is not None:
+        return c.real
+    if not isinstance(v, sp.Basic) or is_unknown(v):
+        return None
+    try:
+        n = sp.N(v, 15)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return n if n.is_Float and n.is_finite else None
+
+
+def is_unknown(v) -> bool:
+    """``v`` still has symbols or functions without a value (``f(0.3)`` for a generic f):
+    it has no numeric value, which is not the same as being undefined."""
+    return isinstance(v, sp.Basic) and bool(v.free_symbols or v.has(sp.core.function.AppliedUndef))
+
+
 def values_equal(a, b, rtol: float = 1e-7) -> bool | None:
-    """Numeric equality of two numbers or matrices; None when a value is not finite."""
+    """Numeric equality of a reference value ``a`` and a claimed value ``b`` (numbers or
+    matrices). None when the comparison says nothing: the reference is undefined there, or a
+    value is not a number (:func:`is_unknown`). False when the reference is a finite real number
+    and the claim is undefined, infinite or not real there: a formula is wrong where it fails to
+    give the finite value it states."""
     if isinstance(a, sp.MatrixBase) or isinstance(b, sp.MatrixBase):
         if not (isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase)):
             a = a if isinstance(a, sp.MatrixBase) else sp.Matrix([[a]])
@@ -209,10 +240,25 @@ def values_equal(a, b, rtol: float = 1e-7) -> bool | None:
             return False
         res = [values_equal(x, y, rtol) for x, y in zip(a, b)]
         return False if any(r is False for r in res) else (None if any(r is None for r in res) else True)
-    ca, cb = to_complex(a), to_complex(b)
-    if ca is None or cb is None:
+    if is_unknown(a) or is_unknown(b):
         return None
-    return abs(ca - cb) <= rtol * (1 + max(abs(ca), abs(cb)))
+    ra = real_value(a)
+    if ra is None:
+        return None
+    rb = real_value(b)
+    if rb is None:
+        return False
+    return bool(abs(ra - rb) <= rtol * (1 + max(abs(ra), abs(rb))))
+
+
+def undefined_at(a, b) -> bool:
+    """Whether the claimed value ``b`` is undefined, infinite or not real where the reference
+    ``a`` is a finite real number (element by element for matrices)."""
+    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and a.shape == b.shape:
+        return any(undefined_at(x, y) for x, y in zip(a, b))
+    if isinstance(a, sp.MatrixBase) or isinstance(b, sp.MatrixBase):
+        return False
+    return (not is_unknown(b) and real_value(a) is not None and real_value(b) is None)
 
 
 def sample_points(leaves, rng: random.Random, count: int, positive: bool = False):
@@ -255,34 +301,38 @@ def compare(reference, claim, leaves=None, *, seed: int = 0, points: int = 16,
         valid += 1
         ratios.append(_ratio(b, a))
         if eq is False:
-            return Comparison(False, None, False, point, a, b, ratios)
+            return Comparison(False, None, False, point, a, b, ratios, undefined_at(a, b), valid)
     need = 3 if point_list is None else max(1, min(3, len(point_list)))
     numeric = True if valid >= need else None
     if not symbolic:
-        return Comparison(numeric, None, numeric, ratio=ratios)
+        return Comparison(numeric, None, numeric, ratio=ratios, valid=valid)
     sym = is_zero(diff)
-    if sym is None and diff.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs):
-        sym = None
     equal = True if (numeric and sym) else None
     if numeric and sym is None and diff.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs):
         equal = True  # piecewise: decided branch by branch at the sampled points
-    return Comparison(equal, sym, numeric, ratio=ratios)
+    return Comparison(equal, sym, numeric, ratio=ratios, valid=valid)
 
 
 def _at(e, point):
-    """The value of ``e`` at ``point`` (floats; a matrix of floats; None where undefined)."""
+    """The value of ``e`` at ``point``: a float where float arithmetic gives one, else SymPy's
+    own value (a Float past the float range, ``nan``, ``zoo``, a complex number, or an
+    expression in symbols without a value); a matrix of those for a matrix."""
     if isinstance(e, sp.MatrixBase):
         memo = {}
-        return sp.Matrix(e.rows, e.cols, [_num_or_nan(x, point, memo) for x in e])
+        return sp.Matrix(e.rows, e.cols, [_value_at(x, point, memo) for x in e])
     if not isinstance(e, sp.Basic):
         return e
-    v = fast_value(e, point)
-    return v
+    return _value_at(e, point, {})
 
 
-def _num_or_nan(x, point, memo):
+def _value_at(x, point, memo):
     v = fast_value(x, point, memo)
-    return sp.nan if v is None else v
+    if v is not None:
+        return v
+    try:  # undefined in float arithmetic: SymPy says what it is (and shows it in a report)
+        return x.xreplace(point).evalf(15)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return sp.nan
 
 
 class _Undefined(Exception):

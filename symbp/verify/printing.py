@@ -8,10 +8,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from ..expr import as_sympy
-from .model import to_complex
-
-_SUB = re.compile(r"^([A-Za-z]+?)(hat)?(\d*)_(.+)$")
-
+from .model import is_unknown, real_value, to_complex
 
 def _pretty_name(name: str) -> str:
     """Instance symbols ``z2_0_1`` -> ``z2[0,1]``; claim symbols as they are."""
@@ -28,9 +25,21 @@ def fmt_value(v) -> str:
         rows = [", ".join(fmt_value(x) for x in v.row(i)) for i in range(v.rows)]
         return "[" + "; ".join(rows) + "]"
     c = to_complex(v)
-    if c is None:
+    if c is not None:
+        return f"{c.real:.6g}"
+    if not isinstance(v, sp.Basic) or is_unknown(v):
         return str(v)
-    return f"{c.real:.6g}"
+    big = real_value(v)
+    if big is not None:  # past the float range
+        return sp.sstr(sp.Float(big, 6))
+    try:
+        z = sp.N(v, 6)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return "undefined"
+    if z.is_finite and z.is_number and not z.is_extended_real:
+        re, im = (float(t) for t in z.as_real_imag())
+        return f"{re:.6g}{im:+.6g}i (not a real number)"
+    return "undefined"
 
 
 def fmt_point(point: dict) -> dict:
@@ -46,7 +55,7 @@ def latex_of(e) -> str:
         if not m:
             continue
         base, hat, layer, idx = m.groups()
-        tex = {"delta": r"\delta", "alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma"}.get(base, base)
+        tex = "\\" + base if base in _GREEK else base
         if hat:
             tex = r"\hat{" + tex + "}"
         if layer:

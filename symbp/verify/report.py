@@ -7,15 +7,32 @@ import json
 from .verdict import Verdict
 
 
+#: Exit codes of ``symbp verify`` (see :func:`exit_code`).
+EXIT_CORRECT, EXIT_WRONG, EXIT_BAD_INPUT, EXIT_NOTHING_VERIFIED = 0, 1, 2, 3
+
+
 def exit_code(verdicts: list[Verdict], bad_input: bool = False) -> int:
-    """0 all checked claims correct, 1 some wrong or not as expected (a [[claims]] entry whose
-    ``expect`` differs from its verdict), 2 bad input (a claim that cannot be parsed)."""
+    """The exit code of a run:
+
+    - 0: no claim is wrong, and at least one was verified; every verified claim is correct or
+      as its [[claims]] entry expects (unverifiable ones are listed in the report);
+    - 1: a claim is wrong, or not as expected (a [[claims]] entry whose ``expect`` differs
+      from its verdict);
+    - 2: bad input: a claim given on the command line cannot be parsed (``bad_input``), or
+      there is no formula stating a derivative at all (an empty document);
+    - 3: nothing could be verified: every formula stating a derivative is unverifiable (no
+      setting, unknown symbols), so nothing is known to be correct.
+    """
     if any(v.unexpected for v in verdicts):
-        return 1
-    expected_wrong = [v for v in verdicts if v.verdict == "wrong" and v.expected == "wrong"]
-    if any(v.verdict == "wrong" for v in verdicts if v not in expected_wrong):
-        return 1
-    return 2 if bad_input else 0
+        return EXIT_WRONG
+    if any(v.verdict == "wrong" and v.expected != "wrong" for v in verdicts):
+        return EXIT_WRONG
+    checked = [v for v in verdicts if v.verdict != "skipped"]
+    if bad_input or not checked:
+        return EXIT_BAD_INPUT
+    if not any(v.verdict in ("correct", "wrong") or v.expected is not None for v in checked):
+        return EXIT_NOTHING_VERIFIED
+    return EXIT_CORRECT
 
 
 def render_text(verdicts: list[Verdict], title: str = "") -> str:
@@ -48,6 +65,10 @@ def render_text(verdicts: list[Verdict], title: str = "") -> str:
     counts = {k: sum(v.verdict == k for v in verdicts) for k in ("correct", "wrong", "unverifiable")}
     out.append(f"{counts['correct']} correct, {counts['wrong']} wrong, {counts['unverifiable']} "
                f"unverifiable, {len(skipped)} skipped (no derivative)")
+    if not counts["correct"] + counts["wrong"]:
+        out.append("nothing was verified: " + ("no formula states a derivative" if not
+                                               counts["unverifiable"] else
+                                               "every formula is unverifiable (see the reasons)"))
     unexpected = [v for v in verdicts if v.unexpected]
     if unexpected:
         out.append(f"{len(unexpected)} not as expected: " + ", ".join(

@@ -2,7 +2,8 @@
 
 Contract: :func:`classify` maps a :class:`~symbp.claims.SymbolRef` (``z_k^{(2)}``, ``\\hat{y}_k``,
 ``net_j``, ``A_{l-1}``, ``W^{(l+1)}``) to a :class:`Meaning`: a kind (``loss``, ``x``, ``y``,
-``yhat``, ``z``, ``a``, ``W``, ``b``, ``delta``, ``N``, ``lr``) and a layer (a number, a layer
+``yhat``, ``z``, ``a``, ``W``, ``b``, ``delta``, ``N``, ``lr``, ``l2`` for the spec's weight
+decay \\lambda) and a layer (a number, a layer
 expression in ``l`` and ``L`` such as ``l+1``, or None when the claim writes none). Built-in
 conventions cover J/L/E/C for the loss; \\hat{y}, y_pred, o, output for the prediction; z, Z, net
 for pre-activations; a, A, h for activations (layer 0 is the input); t, target for targets.
@@ -20,7 +21,7 @@ from ..claims import SymbolRef
 from ..errors import SpecError
 from .model import Unresolvable
 
-KINDS = ("loss", "x", "y", "yhat", "z", "a", "W", "b", "delta", "N", "lr")
+KINDS = ("loss", "x", "y", "yhat", "z", "a", "W", "b", "delta", "N", "lr", "l2")
 
 #: Built-in names (the base as the parser reports it) -> kind.
 CONVENTIONS = {
@@ -37,6 +38,7 @@ CONVENTIONS = {
     "delta": "delta", "dz": "delta", "dZ": "delta",
     "N": "N", "m": "N",
     "alpha": "lr", "eta": "lr", "lr": "lr",
+    "lambda": "l2",
 }
 
 _TENSOR = re.compile(r"^(z|a|W|b|delta)(\d+)$")

@@ -2,12 +2,16 @@
 
 Contract: :func:`check_in_spec` instantiates the spec's network at small sizes (the spec's widths
 capped at 4, then random distinct widths so that a transposed factor cannot hide behind a
-square matrix), with one sample unless the claim mentions the batch (N, m, an index n). Every
-symbol of the claim becomes an element, vector or matrix of the instance, in the claim's layout:
-``column`` (textbook z = W a + b, vectors are columns, rows of W are output units) or ``row``
-(symbp's z = a W + b). A general layer ``l`` is tried at every layer where the formula makes
-sense. The claim is correct in a layout when it matches the derivation for every layer, size and
-index tried; it is accepted when it is correct in either layout, and the report says which.
+square matrix). A claim that writes the batch (N, m, a sample index n, a sum over n, a data
+matrix X, Y or \\hat{Y}) is checked over a batch of ``BATCH`` samples, so that a missing or extra
+1/N shows; other claims are per-sample formulas, checked for one sample, and a correct verdict
+says so (a per-sample matrix formula is also tried over a batch, and the verdict says whether it
+holds there). Every symbol of the claim becomes an element, vector or matrix of the instance,
+in the claim's layout: ``column`` (textbook z = W a + b, vectors are columns, rows of W are
+output units) or ``row`` (symbp's z = a W + b). A general layer ``l`` is tried at every layer
+where the formula makes sense. The claim is correct in a layout when it matches the derivation
+for every layer, size and index tried; it is accepted when it is correct in either layout, and
+the report says which.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ import sympy as sp
 from ..claims import ClaimParseError, Resolver, to_sympy
 from ..claims import ast as A
 from ..claims.convert import FUNCTIONS
-from .diagnose import constant_ratio, diagnose_scalar, factor_labels
+from ..expr import as_sympy
 from .instance import Instance
-from .model import Unresolvable, compare, to_complex
-from .printing import fmt_point, fmt_value, latex_of
+from .model import Unresolvable, compare
+from .printing import fmt_point, fmt_value
 from .resolve import Meaning, classify, layer_value, uses_general_layer
 from .verdict import Verdict
 
@@ -137,6 +141,8 @@ class SpecResolver(Resolver):
             return sp.Integer(inst.n)
         if m.kind == "lr":
             return sp.Symbol("alpha", positive=True)
+        if m.kind == "l2":  # the spec's weight decay, as the derivation uses it
+            return as_sympy(inst.d.spec.loss.l2)
         name = self.tensor_of(m)
         return self._value(name, inst.arrays[name], ref)
 
@@ -160,6 +166,18 @@ class SpecResolver(Resolver):
     def index(self, name):
         return sp.Symbol(name, integer=True)
 
+    def sum_over(self, index, body):
+        """``\\sum_n`` of a matrix of samples (``\\sum_n \\delta^{(2)}``): the sum over the batch,
+        one row (row layout) or column (column layout) per sample."""
+        if index != "n" or not isinstance(body, sp.MatrixBase):
+            return None
+        if self.layout == "row":
+            return sp.Matrix(1, body.cols, lambda i, j: sum(body[:, j], sp.Integer(0)))
+        return sp.Matrix(body.rows, 1, lambda i, j: sum(body[i, :], sp.Integer(0)))
+
+    def index_value(self, name):
+        return sp.Integer(self.values[name]) if name in self.values else self.index(name)
+
     def sum_bounds(self, index):
         if index not in self.sizes:
             raise Unresolvable(f"the range of the summation index {index} is unknown")
@@ -172,7 +190,7 @@ class SpecResolver(Resolver):
         inst = self.inst
         if of == inst.loss:
             m = self.meaning(ref)
-            if m.kind in ("loss", "N", "lr", "formula"):
+            if m.kind in ("loss", "N", "lr", "l2", "formula"):
                 raise Unresolvable("a derivative with respect to a quantity that is not a tensor")
             name = self.tensor_of(m)
             return self._value(name, inst.grad_of_loss(name), dataclasses.replace(ref, transpose=False))
@@ -270,12 +288,14 @@ def _letters(claim):
     for i, side in enumerate(claim.sides):
         for n in A.walk(side):
             refs = [n.ref] if isinstance(n, A.Sym) else [n.wrt] if isinstance(n, A.Deriv) else []
-            for r in refs:
-                for x in r.indices:
-                    if not x.isdigit() and x.isalpha():
-                        all_letters.append(x)
-                        if i == 0:
-                            lhs.add(x)
+            labels = [x for r in refs for x in r.indices]
+            if isinstance(n, A.Kronecker):
+                labels = [n.first, n.second]
+            for x in labels:
+                if not x.isdigit() and x.isalpha():
+                    all_letters.append(x)
+                    if i == 0:
+                        lhs.add(x)
             if isinstance(n, A.Sum) and n.index:
                 summed.add(n.index)
     free = [x for x in dict.fromkeys(all_letters) if x not in summed or x in lhs]
@@ -296,9 +316,7 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
     depth = len(d.spec.model.sizes) - 1
     layers = _general_layers(claim, aliases, depth)
     refs = _refs(claim)
-    batch = any(classify(r, aliases).kind == "N" for r in refs if _safe(r, aliases)) or \
-        any("n" in r.indices for r in refs)
-    n = 3 if batch else 1
+    batch = _batch_form(claim, refs, aliases)
     has_digits = any(x.isdigit() for r in refs for x in r.indices) or any(
         len(r.indices) == 1 and _safe(r, aliases) and classify(r, aliases).kind == "W" for r in refs)
     deriv = next((s for s in claim.sides if isinstance(s, A.Deriv)), None)
@@ -308,18 +326,27 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
     if stray:
         raise Unresolvable(f"the index {stray[0]} is neither summed over nor on the left side, so "
                            "the formula does not say which element it means")
+    _ambiguous_layers(claim, aliases, depth)
     matrices = not any(r.indices for r in refs)
     results = {}
     for layout in (LAYOUTS if matrices or any(len(r.indices) > 1 for r in refs) else ("column",)):
         results[layout] = _run_layout(claim, d, layout, layers, depth, den, aliases, functions,
-                                      n, has_digits, free, summed, rng, seed, numeric_only, quick)
+                                      batch, has_digits, free, summed, rng, seed, numeric_only, quick)
         if numeric_only and results[layout]["status"] == "correct":
             break
     for layout, res in results.items():
         if res["status"] == "correct":
             note = f" ({layout} layout: {_LAYOUT_TEXT[layout]})" if matrices else ""
+            weights = not matrices and _two_index_weights(refs, aliases)
+            if weights:
+                note += f" (weight indices read as {_WEIGHT_TEXT[layout]})"
+            if not numeric_only:
+                note += _unlayered_note(refs, aliases, depth, den)
+                note += _samples_note(claim, d, layout, layers, depth, den, aliases, functions,
+                                      res, matrices, has_digits, free, summed, seed)
             v = Verdict(claim.text, "correct", "matches the derivation" + note + res["note"],
-                        layout=layout if matrices else None, symbolic=res["symbolic"], numeric=True)
+                        layout=layout if matrices or weights else None, symbolic=res["symbolic"],
+                        numeric=True)
             if res["symbolic"] is not True and not numeric_only:
                 v.verdict = "unverifiable"
                 v.reason = "numerically equal, but the symbolic comparison was inconclusive"
@@ -341,6 +368,99 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
 
 _LAYOUT_TEXT = {"column": "z = W a + b, vectors are columns", "row": "z = a W + b, symbp's layout"}
 
+_WEIGHT_TEXT = {"column": "w_{kj}: the first index is the unit of the layer, the second the unit "
+                          "of the layer below (z = W a + b)",
+                "row": "w_{jk}: the first index is the unit of the layer below, the second the unit "
+                       "of the layer (z = a W + b)"}
+_LAYERED = ("z", "a", "W", "b", "delta")
+
+
+def _two_index_weights(refs, aliases) -> bool:
+    return any(len(r.indices) == 2 and _safe(r, aliases) and classify(r, aliases).kind == "W"
+               for r in refs)
+
+
+def _unlayered(ref, aliases) -> bool:
+    return _safe(ref, aliases) and (lambda m: m.kind in _LAYERED and m.layer is None)(
+        classify(ref, aliases))
+
+
+def _ambiguous_layers(claim, aliases, depth) -> None:
+    """A derivative of one layered quantity with respect to another, neither with a layer
+    (``\\partial z_k / \\partial a_j``), in a network of several layers: which layers it relates
+    is not said, and no reading is safer than another."""
+    deriv = next((s for s in claim.sides if isinstance(s, A.Deriv)), None)
+    if depth < 2 or deriv is None or not isinstance(deriv.of, A.Sym):
+        return
+    of, wrt = deriv.of.ref, deriv.wrt
+    if _unlayered(of, aliases) and _unlayered(wrt, aliases):
+        raise Unresolvable(f"the layers of {of.base} and {wrt.base} are not written, and this "
+                           f"network has {depth} layers: write them (as z^{{(2)}}_k, "
+                           "a^{(1)}_j)")
+
+
+def _unlayered_note(refs, aliases, depth, den) -> str:
+    """What layer the symbols written without one were read at (the layer of the derivative's
+    variable, else the output layer; an activation is that layer's input when the derivative is
+    with respect to a pre-activation, a weight or a bias)."""
+    if depth < 2:
+        return ""
+    context = (layer_value(den.layer, None, depth) if den is not None else None) or depth
+    kinds = sorted({classify(r, aliases).kind for r in refs if _unlayered(r, aliases)})
+    if not kinds:
+        return ""
+    below = den is not None and den.kind not in ("z", "delta", "a", "yhat")
+    read = [f"{k}^({context - 1 if k == 'a' and below else context})" for k in kinds]
+    return (f"; symbols without a layer were read at layer {context}" +
+            (" (the output layer)" if context == depth else "") + ": " + ", ".join(read))
+
+
+#: The least number of samples of a batch-form check (more than one, so that a batch mean's 1/N
+#: shows); see :func:`batch_size`.
+BATCH = 3
+#: Bases that name a data matrix, one row (column) per sample: X, Y and \\hat{Y}.
+BATCH_NAMES = frozenset({"X", "Y"})
+
+
+def _batch_form(claim, refs, aliases) -> bool:
+    """Whether the claim is written for a whole batch: it names the batch size (N, m), a sample
+    index n (also as a summation index) or a data matrix (X, Y, \\hat{Y}). Such a claim is checked
+    over a batch of :data:`BATCH` samples, so that a missing or extra 1/N of a batch mean shows."""
+    if any(r.base in BATCH_NAMES for r in refs):
+        return True
+    if any("n" in r.indices for r in refs):
+        return True
+    if any(isinstance(x, A.Sum) and x.index == "n" for side in claim.sides for x in A.walk(side)):
+        return True
+    return any(classify(r, aliases).kind == "N" for r in refs if _safe(r, aliases))
+
+
+def batch_size(sizes) -> int:
+    """The batch of a batch-form check at ``sizes``: more than any width, so that no (samples x
+    units) array is square and a product or power of such arrays cannot be mistaken for a matrix
+    product or power."""
+    return max(BATCH, max(sizes) + 1)
+
+
+def _samples_note(claim, d, layout, layers, depth, den, aliases, functions, res, matrices,
+                  has_digits, free, summed, seed) -> str:
+    """What a correct verdict was checked for: a batch, or one sample. A matrix formula that
+    writes no batch (lower-case vectors, as per-sample textbook formulas do) is checked over a
+    batch as well, and the note says whether it also holds there."""
+    if res["n"] > 1:
+        return f"; checked over a batch of N = {res['n']} samples"
+    if not matrices:
+        return "; checked for one sample (N = 1): an element formula of one sample"
+    over = _run_layout(claim, d, layout, layers, depth, den, aliases, functions, True, has_digits,
+                       free, summed, random.Random(seed), seed, numeric_only=True)
+    if over["status"] == "correct":
+        return f"; checked for one sample (N = 1) and over a batch of N = {over['n']} samples"
+    mean = d.spec.loss.reduction == "mean"
+    return ("; checked for one sample (N = 1), as a per-sample formula: it does not hold over a "
+            "batch of samples" + (
+                " (the loss is a mean over the batch, so a batch formula has a factor 1/N; "
+                "write N, or X, Y, \\hat{Y}, for a batch formula)" if mean else ""))
+
 
 def _safe(r, aliases):
     try:
@@ -350,13 +470,15 @@ def _safe(r, aliases):
         return False
 
 
-def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, n, has_digits, free,
+def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, batch, has_digits, free,
                 summed, rng, seed, numeric_only=False, quick=False):
     symbolic_done = False if numeric_only else None
     trials = _sizes_for(d, rng, has_digits)
     if quick:
         trials = trials[-1:]
+    n = 1
     for sizes in trials:
+        n = batch_size(sizes) if batch else 1
         inst = instance_of(d, sizes, n)
         points = points_of(inst, seed)
         if quick:
@@ -385,7 +507,7 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, n, has
                     return out
                 if symbolic_done is None:
                     symbolic_done = out["symbolic"]
-    return {"status": "correct", "symbolic": symbolic_done, "note": ""}
+    return {"status": "correct", "symbolic": symbolic_done, "note": "", "n": n}
 
 
 def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
@@ -394,7 +516,7 @@ def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
         if not ref.indices:
             continue
         m = probe.meaning(ref)
-        if m.kind in ("loss", "N", "lr", "formula"):
+        if m.kind in ("loss", "N", "lr", "l2", "formula"):
             continue
         name = probe.tensor_of(m)
         arr = probe.inst.arrays[name]
@@ -481,11 +603,14 @@ def _compare_sides(claim, r, inst, points, functions, symbolic):
             return {"status": "shape", "side": i, "reference": reference, "claim": val,
                     "message": f"side {i + 1} has shape {_shape(val)} but the derivative has shape "
                                f"{_shape(reference)}"}
-        numeric_only = not getattr(val, "free_symbols", set())
         c = compare(reference, val, point_list=points, symbolic=symbolic)
         if c.equal is False or c.numeric is False:
             return {"status": "wrong", "side": i, "reference": reference, "claim": val, "comp": c}
-        if c.equal is None and not numeric_only:
+        if c.numeric is None:
+            return {"status": "unverifiable", "side": i, "message": f"side {i + 1} and the "
+                    f"derived value both have a real value at only {c.valid} of the {len(points)} "
+                    "sample points, too few to compare them"}
+        if c.equal is None:
             return {"status": "unverifiable", "side": i, "message": "numerically equal, but the "
                     "symbolic comparison was inconclusive"}
     return {"status": "correct", "symbolic": True}
@@ -514,8 +639,11 @@ def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) ->
     text = claim.text
     if res["status"] == "unverifiable":
         return Verdict(text, "unverifiable", res.get("message", ""))
+    samples = res["inst"].n if res.get("inst") is not None else 1
     where = f" (in the {layout} layout, widths {res['sizes']}" + (
-        f", layer l = {res['l']}" if res.get("l") is not None else "") + ")"
+        f", layer l = {res['l']}" if res.get("l") is not None else "") + (
+        f", a batch of N = {samples} samples" if samples > 1 else ", one sample") + (
+        _unlayered_note(_refs(claim), aliases, len(d.spec.model.sizes) - 1, den)) + ")"
     v = Verdict(text, "wrong", "", layout=layout if matrices else None)
     v.correct = correct_formula(d, claim, den if den is not None else _delta_lhs(claim, aliases),
                                 layout, res, aliases)
@@ -529,7 +657,9 @@ def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) ->
         v.numeric = False
         return v
     c = res["comp"]
-    v.reason = f"side {res['side'] + 1} differs from the derived value" + where
+    v.reason = f"side {res['side'] + 1} " + (
+        "is undefined or not a real number where the derived value is finite" if c.undefined
+        else "differs from the derived value") + where
     v.counterexample = {"at": fmt_point(_short_point(c.point, res)), "expected": fmt_value(c.left),
                         "claimed": fmt_value(c.right), "side": res["side"]}
     v.numeric, v.symbolic = False, c.symbolic

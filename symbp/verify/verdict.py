@@ -17,8 +17,8 @@ class Verdict:
             "claimed": str, "side": int}`` (values as text).
         correct: the correct right-hand side in LaTeX, when known.
         diagnosis: labels: sign, factor_2, factor_half, factor_N, factor_inv_N, factor,
-            missing_activation_derivative, function_instead_of_derivative, transposed,
-            wrong_layer, shape, other.
+            missing_activation_derivative, function_instead_of_derivative, undefined,
+            transposed, wrong_layer, shape, other.
         explanation: the diagnosis in words.
         layout: ``column`` (z = W a, rows of W are outputs) or ``row`` (z = a W, symbp's), when
             the claim involves matrices.

@@ -1,0 +1,126 @@
+"""Reading conventions of claims in a spec's setting: the batch (N) a claim is checked for,
+element-by-element powers and products of vectors, the Kronecker delta, layers a claim does
+not write, and the weight-index convention."""
+
+import pytest
+
+from symbp.verify import verify_claim
+
+S0 = "seed000_sigmoid_mse"      # loss: mean over the batch
+S3 = "seed003_linear_regression"  # loss: mean((y - yhat)^2)
+NET = """
+[model]
+inputs = 3
+layers = [ { units = 4, activation = "sigmoid" }, { units = 2, activation = "sigmoid" } ]
+[loss]
+kind = "mse"
+scale = 0.5
+reduction = "sum"
+"""
+SM = """
+[model]
+inputs = 3
+layers = [ { units = 4, activation = "tanh" }, { units = 3, activation = "softmax" } ]
+[loss]
+kind = "cross_entropy"
+reduction = "sum"
+"""
+
+# --- the batch --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim,spec,verdict", [
+    # the loss is a mean: the batch gradient has the 1/N (2/N for mean((y - yhat)^2))
+    (r"\frac{\partial J}{\partial W} = 2 X^T (\hat{y} - y)", S3, "wrong"),
+    (r"\frac{\partial J}{\partial W} = \frac{2}{N} X^T (\hat{y} - y)", S3, "correct"),
+    (r"\frac{\partial J}{\partial W_2} = A_1^T ((\hat{Y} - Y) \odot \hat{Y} \odot (1-\hat{Y}))", S0,
+     "wrong"),
+    (r"\frac{\partial J}{\partial W_2} = \frac{1}{N} A_1^T ((\hat{Y} - Y) \odot \hat{Y} \odot (1-\hat{Y}))",
+     S0, "correct"),
+])
+def test_batch_form_claims_are_checked_over_a_batch(claim, spec, verdict):
+    v = verify_claim(claim, spec)
+    assert v.verdict == verdict, v.reason
+    if verdict == "wrong":
+        assert "factor_N" in v.diagnosis, v.diagnosis
+        assert "a batch of N = " in v.reason
+    else:
+        assert "checked over a batch of N = " in v.reason
+
+
+def test_per_sample_claims_say_what_they_were_checked_for():
+    v = verify_claim(r"\frac{\partial J}{\partial z_k^{(2)}} = (\hat{y}_k - y_k) \hat{y}_k (1 - \hat{y}_k)", S0)
+    assert v.verdict == "correct" and "one sample (N = 1)" in v.reason
+    # a per-sample vector formula (Nielsen's BP1) is right for one sample, and the verdict says
+    # that over a batch (the loss is a mean) it is not the gradient
+    v = verify_claim(r"\delta^L = (a^L - y) \odot \sigma'(z^L)", S0)
+    assert v.verdict == "correct"
+    assert "one sample (N = 1), as a per-sample formula" in v.reason and "1/N" in v.reason
+    # a formula in the deltas holds for any batch
+    v = verify_claim(r"\delta^l = ((w^{l+1})^T \delta^{l+1}) \odot \sigma'(z^l)", S0)
+    assert v.verdict == "correct" and "and over a batch of N = " in v.reason
+
+
+# --- powers and products of vectors ----------------------------------------------------------
+
+@pytest.mark.parametrize("claim", [
+    # verbatim what `symbp derive` prints for this spec (row layout)
+    r"\delta^{(1)} = \left(\delta^{(2)} {W^{(2)}}^{\top}\right) \odot \left(1 - \left(a^{(1)}\right)^{2}\right)",
+    r"\delta^{(1)} = (W_2^T \delta^{(2)}) \odot (1 - (a^{(1)})^2)",    # column layout
+    r"\delta^{(1)} = (W_2^T \delta^{(2)}) \odot (1 - a_1^2)",
+])
+def test_square_of_a_vector_is_elementwise(claim):
+    v = verify_claim(claim, SM)
+    assert v.verdict == "correct", v.reason
+
+
+def test_wrong_elementwise_square_is_still_wrong():
+    v = verify_claim(r"\delta^{(1)} = (W_2^T \delta^{(2)}) \odot (1 + (a^{(1)})^2)", SM)
+    assert v.verdict == "wrong" and "shape" not in v.diagnosis
+
+
+@pytest.mark.parametrize("spec", [S0, NET])
+def test_elementwise_identity_holds_whatever_the_widths(spec):
+    assert verify_claim(r"\sigma'(z) = \sigma(z)(1-\sigma(z))", spec).verdict == "correct"
+    v = verify_claim(r"\sigma'(z) = \sigma(z)(1+\sigma(z))", spec)
+    assert v.verdict == "wrong" and "shape" not in v.diagnosis
+
+
+# --- the Kronecker delta ----------------------------------------------------------------------
+
+def test_softmax_jacobian_with_the_kronecker_delta():
+    v = verify_claim(r"\frac{\partial \hat{y}_i}{\partial z_j} = \hat{y}_i(\delta_{ij} - \hat{y}_j)", SM)
+    assert v.verdict == "correct", v.reason
+
+
+def test_wrong_softmax_jacobian_is_not_shown_the_loss_gradient():
+    # dyhat_i/dz_j is not dL/dz_j: the "correct" formula must not be that of the loss gradient
+    v = verify_claim(r"\frac{\partial \hat{y}_i}{\partial z_j} = \hat{y}_i(1 - \hat{y}_j)", SM)
+    assert v.verdict == "wrong"
+    assert "y_{nj}" not in (v.correct or "") and r"\hat{y}_{nj} - y_{nj}" not in (v.correct or "")
+
+
+# --- layers a claim does not write, and the weight-index convention ----------------------------
+
+def test_unlayered_derivative_between_layers_is_ambiguous():
+    v = verify_claim(r"\frac{\partial z_k}{\partial a_j} = w_{kj}", NET)
+    assert v.verdict == "unverifiable" and "layers of z and a are not written" in v.reason
+    v = verify_claim(r"\frac{\partial z^{(2)}_k}{\partial a^{(1)}_j} = w^{(2)}_{kj}", NET)
+    assert v.verdict == "correct", v.reason
+
+
+def test_the_layer_read_for_an_unlayered_symbol_is_stated():
+    v = verify_claim(r"\frac{\partial L}{\partial z_k} = (\hat{y}_k - y_k) \hat{y}_k (1 - \hat{y}_k)", NET)
+    assert v.verdict == "correct" and "read at layer 2 (the output layer): z^(2)" in v.reason
+    v = verify_claim(r"\frac{\partial L}{\partial z_k} = \hat{y}_k - y_k", NET)
+    assert v.verdict == "wrong" and "read at layer 2 (the output layer): z^(2)" in v.reason
+
+
+@pytest.mark.parametrize("claim,layout,words", [
+    (r"\frac{\partial L}{\partial w^{(2)}_{kj}} = (\hat{y}_k - y_k) \hat{y}_k (1 - \hat{y}_k) a^{(1)}_j",
+     "column", "w_{kj}: the first index is the unit of the layer,"),
+    (r"\frac{\partial L}{\partial w^{(2)}_{jk}} = (\hat{y}_k - y_k) \hat{y}_k (1 - \hat{y}_k) a^{(1)}_j",
+     "row", "w_{jk}: the first index is the unit of the layer below"),
+])
+def test_the_weight_index_convention_is_stated(claim, layout, words):
+    v = verify_claim(claim, NET)
+    assert v.verdict == "correct" and v.layout == layout and words in v.reason, v.reason
