@@ -75,11 +75,11 @@ CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
 def power_error(base: sp.Basic, exponent: sp.Basic) -> str:
     """Why ``base^exponent`` is refused before SymPy evaluates it, or ``""``: a numeric exponent
     beyond :data:`MAX_EXPONENT`, or a power of two numbers too large to compute exactly."""
-    if not exponent.is_Number:
+    if not getattr(exponent, "is_Number", False):  # a symbol, or a matrix
         return ""
     if abs(exponent) > MAX_EXPONENT:
         return f"the exponent {exponent} is too large (at most {MAX_EXPONENT} in absolute value)"
-    if base.is_Number and abs(base) > 10 ** 6 and abs(exponent) > 4:
+    if getattr(base, "is_Number", False) and abs(base) > 10 ** 6 and abs(exponent) > 4:
         return f"the power {base}^{exponent} is too large to compute"
     return ""
 
