@@ -544,6 +544,13 @@ def _consistent_points(inst: Instance, rng: random.Random, count: int) -> list:
     for t in range(count):
         point = {s: sp.Float(round(rng.uniform(0.05, 0.95) if t % 2 == 0 else rng.uniform(-1.5, 1.5), 4))
                  for s in sorted(free, key=lambda s: s.name)}
+        if inst.d.spec.loss.rule.link == "softmax" and "y" in inst.arrays:
+            # targets whose rows sum to 1: what the fused output error ŷ − y assumes, so that a
+            # claim in the general chain-rule form is compared with the gradient of the loss
+            for row in inst.arrays["y"]:
+                weights = [rng.uniform(0.05, 0.95) for _ in row]
+                for s, w in zip(row, weights):
+                    point[s] = sp.Float(w / sum(weights), 15)
         for arr in zs:
             for s in arr.flat:
                 point[s] = m.canonical(m.defs[s]).xreplace(point).evalf(15)
