@@ -16,6 +16,11 @@ Differences from scikit-learn's MLP estimators:
 - Each distinct architecture (features, hidden sizes, activation, outputs, alpha, solver,
   target, dtype) is compiled once, then reused from symbp's on-disk cache.
 
+Like scikit-learn's, ``fit`` validates every constructor argument before it looks at the data:
+the training settings as the ``[train]`` keys they become (``learning_rate_init`` as ``lr``,
+``max_iter`` as ``epochs``, ``momentum``, ``beta_1``, ``beta_2``, ``epsilon`` in their ranges
+whatever the solver), and a bad value is a ``ValueError`` that names the argument.
+
 scikit-learn's ``check_estimator`` passes for both estimators: every check, none declared as an
 expected failure (tests/test_estimators.py; about 50 checks each, their time dominated by
 compiling the distinct architectures they fit). scikit-learn itself skips its pandas-input
@@ -43,6 +48,10 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 SOLVERS = ("sgd", "adam")
+#: Constructor arguments -> the ``[train]`` key each becomes (and is validated as).
+TRAIN_ARGS = {"learning_rate_init": "lr", "max_iter": "epochs", "momentum": "momentum",
+              "beta_1": "beta1", "beta_2": "beta2", "epsilon": "epsilon", "target": "target",
+              "dtype": "dtype"}
 
 
 class _MLP(BaseEstimator):
@@ -76,20 +85,41 @@ class _MLP(BaseEstimator):
         return [int(u) for u in h]
 
     def _check_params(self) -> None:
+        """Validate the constructor arguments (``fit`` calls this first).
+
+        The training settings are checked as the spec's ``[train]`` keys they become
+        (:func:`symbp.train.validate_train_table`), each of them whatever the solver, as
+        scikit-learn does.
+
+        Raises:
+            ValueError: naming the argument and what was expected.
+        """
+        from .errors import SpecError
+        from .train import HYPER_KEYS, validate_train_table
+
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got "
                              f"{self.activation!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be 'sgd' or 'adam' (symbp has no {self.solver!r})")
-        if not self.learning_rate_init > 0:
-            raise ValueError("learning_rate_init must be > 0")
-        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
-            raise ValueError("max_iter must be a whole number >= 1")
-        if self.alpha < 0:
-            raise ValueError("alpha must be >= 0")
+        self._hidden()
+        for arg, key in TRAIN_ARGS.items():
+            value = getattr(self, arg)
+            table = {key: value.item() if isinstance(value, np.generic) else value}
+            if key in HYPER_KEYS:
+                table["optimizer"] = HYPER_KEYS[key][0]
+            try:
+                validate_train_table(table, type(self).__name__)
+            except SpecError as exc:
+                raise ValueError(f"{arg}: {exc.problem}") from None
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float, np.number)) \
+                or not np.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"alpha: expected a number >= 0, got {self.alpha!r}")
         if self.batch_size != "auto" and not (isinstance(self.batch_size, (int, np.integer))
+                                              and not isinstance(self.batch_size, bool)
                                               and self.batch_size >= 1):
-            raise ValueError("batch_size must be 'auto' or a whole number >= 1")
+            raise ValueError(f"batch_size: expected 'auto' or a whole number >= 1, got "
+                             f"{self.batch_size!r}")
 
     def _optimizer(self) -> str:
         if self.solver == "adam":
@@ -127,7 +157,6 @@ class _MLP(BaseEstimator):
         from .data import Dataset, Standardizer
         from .train import Trainer, prepare
 
-        self._check_params()
         spec = self._spec(X.shape[1], Y.shape[1], out_activation, loss)
         config = self._config(len(X))
         empty = np.zeros((0, X.shape[1])), np.zeros((0, Y.shape[1]))
@@ -198,6 +227,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
     """
 
     def fit(self, X, y):
+        self._check_params()
         X, y = _validate_data(self, X, y, dtype=np.float64)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -229,12 +259,16 @@ class MLPRegressor(RegressorMixin, _MLP):
     """Multi-layer perceptron regressor trained with symbp's compiled kernels.
 
     Linear outputs and the loss ``1/2 mean (y - yhat)^2`` (plus ``alpha/2 sum W^2``), as
-    scikit-learn's ``MLPRegressor``; several targets are several outputs. See the module
-    docstring for the arguments.
+    scikit-learn's ``MLPRegressor``; several targets are several outputs. As there, a column
+    vector ``y`` of shape ``(n, 1)`` is one target (with a ``DataConversionWarning``), predicted
+    as shape ``(n,)``. See the module docstring for the arguments.
     """
 
     def fit(self, X, y):
+        self._check_params()
         X, y = _validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        if y.ndim == 2 and y.shape[1] == 1:  # a column vector: one target, as scikit-learn
+            y = column_or_1d(y, warn=True)
         self._y_1d = y.ndim == 1
         Y = y[:, None] if y.ndim == 1 else y
         return self._train(X, Y.astype(np.float64), "identity", "mse", "regression")

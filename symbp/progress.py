@@ -78,11 +78,11 @@ class ProgressBar:
             self._drawn = False
 
 
-def save_plot(run, path: str | os.PathLike, title: str = "") -> Path:
-    """Draw the per-epoch loss and the metric (train and validation) of ``run`` to a PNG.
+def require_matplotlib():
+    """``matplotlib.pyplot`` with the non-interactive Agg backend.
 
     Raises:
-        SymbpError: matplotlib is not installed, or the file cannot be written.
+        SymbpError: matplotlib is not installed (says how to install it).
     """
     try:
         import matplotlib
@@ -92,6 +92,16 @@ def save_plot(run, path: str | os.PathLike, title: str = "") -> Path:
     except ImportError:
         raise SymbpError("--plot needs matplotlib, an optional extra: pip install "
                          "\"symbp[plot]\" (or pip install matplotlib)") from None
+    return plt
+
+
+def save_plot(run, path: str | os.PathLike, title: str = "") -> Path:
+    """Draw the per-epoch loss and the metric (train and validation) of ``run`` to a PNG.
+
+    Raises:
+        SymbpError: matplotlib is not installed, or the file cannot be written.
+    """
+    plt = require_matplotlib()
     target = Path(path)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = range(1, len(run.losses) + 1)

@@ -165,9 +165,14 @@ class TrainConfig:
         """The spec's ``[train]`` table with ``overrides`` (``None`` values ignored) on top.
 
         Overrides are validated like the table (a :class:`SpecError` names ``train.<key>``).
+        An ``optimizer`` override drops the table's hyper-parameters of other optimizers.
         """
         table = dict(spec.section("train") or {})
-        table.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "optimizer" in given:
+            table = {k: v for k, v in table.items()
+                     if k not in HYPER_KEYS or HYPER_KEYS[k][0] == given["optimizer"]}
+        table.update(given)
         validate_train_table(table, spec.source)
         opt = OPTIMIZERS[table.get("optimizer", "sgd")]
         table.setdefault("lr", float(opt.hyper["eta"]))
@@ -247,7 +252,8 @@ class TrainRun:
         test_metric: the metric on the test part at the end (NaN when there is none).
         steps: optimizer steps taken in this run; seconds: time inside the compiled calls.
         resumed_from: the epoch a resumed run started at (0 for a fresh run).
-        checkpoint: the last checkpoint written, if any.
+        checkpoint: the last checkpoint written (or resumed from), if any; checkpoint_epoch:
+            the epoch it holds.
     """
 
     params: dict
@@ -264,6 +270,7 @@ class TrainRun:
     compile_seconds: float = 0.0
     resumed_from: int = 0
     checkpoint: str | None = None
+    checkpoint_epoch: int = 0
 
     @property
     def steps_per_second(self) -> float:
@@ -348,7 +355,9 @@ class Trainer:
         res = TrainRun({}, {}, 0, metric=metric_name(self.data.task))
         if self.resume:
             ck = load_checkpoint(self.checkpoint_dir, self.spec, self.d.params,
-                                 state_names(self.d), self.sizes, self.config.resume_key())
+                                 state_names(self.d), self.sizes, self.config.resume_key(),
+                                 task=self.data.task, classes=self.data.classes,
+                                 feature_names=self.data.feature_names)
             res.params = {k: np.array(v, dtype=self.np_dtype) for k, v in ck["params"].items()}
             res.state = {k: np.array(v, dtype=self.np_dtype) for k, v in ck["state"].items()}
             res.state["t"] = ck["step"]
@@ -357,7 +366,7 @@ class Trainer:
             m = ck["metrics"]
             res.metric_epochs = [int(e) for e in m["metric_epochs"]]
             res.metric_train, res.metric_val = list(m["metric_train"]), list(m["metric_val"])
-            res.checkpoint = str(ck["path"])
+            res.checkpoint, res.checkpoint_epoch = str(ck["path"]), ck["epoch"]
         else:
             res.params = self.model.init_params(self.config.seed)
             res.state = self.model.init_state(res.params)
@@ -433,8 +442,9 @@ class Trainer:
         path = save_checkpoint(self.checkpoint_dir, self.spec, self.sizes, res.params, state,
                                epoch=res.epoch, step=int(res.state["t"]), seed=self.config.seed,
                                config=self.config.resume_key(), losses=res.losses,
-                               metrics=metrics)
-        res.checkpoint = str(path)
+                               metrics=metrics, task=self.data.task, classes=self.data.classes,
+                               feature_names=self.data.feature_names)
+        res.checkpoint, res.checkpoint_epoch = str(path), res.epoch
 
     def _diverged(self, res: TrainRun, saved, report) -> None:
         """Restore the parameters after the last complete epoch, then raise."""

@@ -433,3 +433,64 @@ def test_npz_nan_names_the_file_row_and_column(tmp_path):
     np.savez(tmp_path / "d.npz", X=X, y=np.zeros(3))
     with pytest.raises(DataError, match=r"d\.npz: array 'X' has a NaN .* row 2, column 1"):
         load_data({"source": "npz", "path": "d.npz"}, tmp_path, 2, 1)
+
+
+# --- fewer than two classes, no samples, header detection, columns by name ---------------------
+
+@pytest.mark.parametrize("labels, n_out", [(["cat"] * 4, 3), ([1, 1, 1, 1], 1), ([0] * 4, 2)])
+def test_classification_needs_two_classes(labels, n_out):
+    table = {"source": "inline", "task": "classification", "x": [0, 1, 2, 3], "y": labels}
+    with pytest.raises(DataError, match=r"data\.x: every sample has the class .*at least two "
+                                        r"classes"):
+        load_data(table, Path("."), 1, n_out)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_npz_without_samples_is_a_data_error(tmp_path, task):
+    np.savez(tmp_path / "e.npz", X=np.zeros((0, 2)), y=np.zeros(0, dtype=np.int64))
+    with pytest.raises(DataError, match=r"e\.npz: the data has no samples \(0 rows\)"):
+        load_data({"source": "npz", "path": "e.npz", "task": task}, tmp_path, 2, 3)
+
+
+@pytest.mark.parametrize("text", ["1,2,3\n4,5,6\n7,8,9\n", "1,2,cat\n4,5,dog\n7,8,cat\n"])
+def test_csv_without_header_keeps_its_first_row(tmp_path, text):
+    write(tmp_path, "d.csv", text)
+    task = "classification" if "cat" in text else "regression"
+    ds = load_data({"source": "csv", "path": "d.csv", "task": task}, tmp_path, 2, 1)
+    assert ds.X_train.tolist() == [[1, 2], [4, 5], [7, 8]]
+    assert ds.feature_names == ()
+    # set explicitly, the header key is obeyed: the first line is a header of numbers
+    ds = load_data({"source": "csv", "path": "d.csv", "task": task, "header": True}, tmp_path,
+                   2, 1)
+    assert ds.X_train.tolist() == [[4, 5], [7, 8]] and ds.feature_names == ("1", "2")
+
+
+def test_csv_header_is_still_detected_and_a_named_target_needs_one(tmp_path):
+    write(tmp_path, "h.csv", "a,b,label\n1,2,cat\n4,5,dog\n")
+    ds = load_data({"source": "csv", "path": "h.csv", "target": "label",
+                    "task": "classification"}, tmp_path, 2, 1)
+    assert ds.X_train.tolist() == [[1, 2], [4, 5]] and ds.feature_names == ("a", "b")
+    write(tmp_path, "n.csv", "1,2,0\n4,5,1\n")
+    with pytest.raises(DataError, match=r"n\.csv, line 1: data\.target names the column "
+                                        r"'label', but every cell of the first line is a number"):
+        load_data({"source": "csv", "path": "n.csv", "target": "label"}, tmp_path, 2, 1)
+
+
+def test_load_csv_features_matches_named_columns(tmp_path):
+    p = write(tmp_path, "p.csv", "b,label,a\n2,x,1\n4,y,3\n")
+    assert load_csv_features(p, 2, ignore="label", names=["a", "b"]).tolist() == [[1, 2], [3, 4]]
+    # without training names, or without a header, the columns are taken in order
+    assert load_csv_features(p, 2, ignore="label").tolist() == [[2, 1], [4, 3]]
+    q = write(tmp_path, "q.csv", "2,1\n4,3\n")
+    assert load_csv_features(q, 2, names=["a", "b"]).tolist() == [[2, 1], [4, 3]]
+    r = write(tmp_path, "r.csv", "a,c,d\n1,2,3\n")
+    with pytest.raises(DataError, match=r"r\.csv, line 1: the header's columns are matched by "
+                                        r"name .*\('a', 'b'\); missing 'b'; unknown 'c', 'd'"):
+        load_csv_features(r, 2, names=["a", "b"])
+
+
+def test_delimiter_check_is_shared():
+    from symbp.data.table import is_delimiter
+
+    assert is_delimiter(";") and is_delimiter("\t")
+    assert not any(is_delimiter(d) for d in ("", "ab", "\"", "\n", 1))

@@ -68,3 +68,32 @@ def test_regressor_fits_a_linear_target():
     reg2 = MLPRegressor(hidden_layer_sizes=(8,), activation="identity", learning_rate_init=0.01,
                         max_iter=50, random_state=0).fit(X, Y2)
     assert reg2.predict(X).shape == (200, 2)
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(solver="sgd", momentum=-0.5), "momentum"),
+    (dict(momentum=1.5), "momentum"),
+    (dict(beta_1=1.0), "beta_1"),
+    (dict(beta_2=1.5), "beta_2"),
+    (dict(epsilon=-1.0), "epsilon"),
+    (dict(learning_rate_init=float("inf")), "learning_rate_init"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(alpha=float("nan")), "alpha"),
+    (dict(target="gpu"), "target"),
+])
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_bad_hyper_parameters_are_a_value_error_at_the_start_of_fit(cls, params, name):
+    est = cls(**{"hidden_layer_sizes": (2,), "max_iter": 2, **params})
+    with pytest.raises(ValueError, match=rf"^{name}: expected"):
+        est.fit([[0.0], [1.0], [2.0]], [0, 1, 0])
+    assert not hasattr(est, "coefs_")
+
+
+def test_regressor_fitted_on_a_column_vector_predicts_1d_as_scikit_learn():
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y = make_regression(n_samples=30, n_features=2, random_state=0)
+    with pytest.warns(DataConversionWarning):
+        reg = MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=0).fit(
+            X, y[:, None])
+    assert reg.predict(X).shape == (30,)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +228,113 @@ def test_cli_text_summary_and_plot(capsys, tmp_path):
 def test_spec_without_data_is_a_clear_error(capsys):
     rc, out, err = run_cli(capsys, "train", "seed002_worked_example")
     assert rc == 2 and "no [data] table" in err and "Traceback" not in err
+
+
+# --- options, output paths and unfinished runs ------------------------------------------------
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--epochs", "0", "--epochs: expected a whole number >= 1, got 0"),
+    ("--lr", "0", "--lr: expected a positive number, got 0.0"),
+    ("--seed", "-5", "--seed: expected a whole number >= 0, got -5"),
+    ("--batch-size", "-1", "--batch-size: expected a whole number >= 0 (0 = full batch)"),
+    ("--checkpoint-every", "0", "--checkpoint-every: expected a whole number >= 1"),
+])
+def test_option_errors_name_the_option_not_the_spec(capsys, option, value, words):
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", option, value, "-q")
+    assert rc == 2 and words in err and "key 'train." not in err and "Traceback" not in err
+
+
+def test_optimizer_option_drops_the_other_optimizers_hyper_parameters():
+    spec = symbp.load_spec(SPEC_HEAD + "[train]\noptimizer = \"adam\"\nbeta1 = 0.8\n")
+    cfg = TrainConfig.from_spec(spec, optimizer="momentum")
+    assert cfg.optimizer == "momentum" and set(cfg.hyper) == {"eta", "mu"}
+    assert TrainConfig.from_spec(spec).beta1 == 0.8
+
+
+@pytest.mark.parametrize("make, option, words", [
+    (lambda p: p.mkdir(), "--save", "this is a folder; expected a file name"),
+    (lambda p: p.mkdir(), "--plot", "this is a folder; expected a file name"),
+    (lambda p: p.write_text(""), "--checkpoint", "this is a file; expected a folder"),
+    (lambda p: (p / "checkpoint.npz").mkdir(parents=True), "--checkpoint",
+     "this is a folder; expected a file name"),
+])
+def test_unwritable_outputs_are_refused_before_training(capsys, tmp_path, make, option, words):
+    path = tmp_path / "out"
+    make(path)
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", option, str(path))
+    assert rc == 2 and words in err and "Traceback" not in err
+    assert out == "" and "seed003_linear_regression: 1-1" not in err  # nothing was trained
+
+
+def test_save_under_a_file_is_refused_before_training(capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--save",
+                           str(tmp_path / "afile" / "p.npz"), "-q")
+    assert rc == 2 and "afile is a file, not a folder" in err and out == ""
+
+
+def test_params_are_kept_when_the_save_file_cannot_be_written(capsys, tmp_path, monkeypatch):
+    real = symbp.checkpoint.save_params
+    target = tmp_path / "p.npz"
+
+    def failing(path, *args, **kwargs):
+        if Path(path) == target:
+            raise symbp.errors.CheckpointError(f"{path}: cannot write the file (No space left)")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(symbp.checkpoint, "save_params", failing)
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--save", str(target),
+                           "-q")
+    m = re.search(r"the trained parameters were written to (\S+) instead", err)
+    assert rc == 2 and m, err
+    rescue = Path(m.group(1))
+    try:
+        spec = symbp.load_spec("seed003_linear_regression")
+        saved = symbp.checkpoint.load_params(rescue, spec, ["W1", "b1"], spec.model.sizes)
+        assert abs(saved["params"]["W1"][0, 0] - 2) < 0.1  # trained: y = 2x
+    finally:
+        rescue.unlink()
+
+
+def test_a_diverged_run_says_save_was_not_written(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--lr", "1000",
+                           "--save", str(tmp_path / "p.npz"), "--checkpoint", str(tmp_path / "ck"),
+                           "--checkpoint-every", "1", "-q")
+    assert rc == 2 and not (tmp_path / "p.npz").exists()
+    assert f"--save {tmp_path / 'p.npz'} was not written" in err
+    m = re.search(r"the last checkpoint is \S+ \(epoch (\d+)\): write its parameters with "
+                  r"--resume --epochs (\d+) --save FILE", err)
+    assert m and m.group(1) == m.group(2), err
+    # doing what it says writes the parameters of the last good epoch, training nothing more
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--lr", "1000",
+                           "--checkpoint", str(tmp_path / "ck"), "--resume", "--epochs",
+                           m.group(1), "--save", str(tmp_path / "p.npz"))
+    assert rc == 0 and (tmp_path / "p.npz").exists()
+    assert f"is at epoch {m.group(1)}, which is already >= {m.group(1)}" in err
+    assert "nothing was trained" in err and "nothing trained" in out and "nan" not in out
+
+
+def test_resuming_past_the_epochs_asked_for_says_nothing_was_trained(capsys, tmp_path):
+    args = ["train", "seed003_linear_regression", "--checkpoint", str(tmp_path), "-q"]
+    assert run_cli(capsys, *args, "--epochs", "20")[0] == 0
+    rc, out, err = run_cli(capsys, *args, "--epochs", "3", "--resume")
+    assert rc == 0 and "is at epoch 20, which is already >= 3 (--epochs" in err
+    assert "nothing was trained" in err
+    assert out.startswith("seed003_linear_regression: 20 epochs (the checkpoint's), nothing "
+                          "trained") and "nan" not in out
+
+
+def test_an_interrupted_run_says_what_was_and_was_not_saved(capsys, tmp_path, monkeypatch):
+    def interrupt(self, epoch, *rest):
+        if epoch >= 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProgressBar, "__call__", interrupt)
+    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--epochs", "10",
+                           "--save", str(tmp_path / "p.npz"), "--checkpoint", str(tmp_path / "ck"),
+                           "--checkpoint-every", "2", "-q")
+    assert rc == 130 and not (tmp_path / "p.npz").exists()
+    assert "training was interrupted; the last checkpoint is " in err
+    assert "(epoch 2): continue with --resume, or write its parameters with --resume --epochs 2 " \
+           "--save FILE" in err
+    assert f"--save {tmp_path / 'p.npz'} was not written" in err

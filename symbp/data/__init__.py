@@ -17,7 +17,7 @@ Format::
     source = "digits"        # sklearn (pip install "symbp[data]"): digits | iris | wine |
                              #   breast_cancer
                              # csv:    source = "csv", path = "data.csv", target = "label",
-                             #         header = true, delimiter = ","
+                             #         header = true (default: detected), delimiter = ","
                              # npz:    source = "npz", path = "d.npz", x_key = "X", y_key = "y"
                              # inline: source = "inline", x = [[0, 1], [1, 0]], y = [1, 0]
                              # seeds:  seed000 | seed001 | seed002_quadratic | seed003
@@ -30,9 +30,15 @@ Format::
 Keys and defaults:
 
 - ``path`` (csv, npz): relative paths resolve against the spec's folder.
-- ``target`` (csv): a column name (needs ``header = true``), a 0-based column index (negative
+- ``target`` (csv): a column name (needs a header line), a 0-based column index (negative
   counts from the end), or a list of them (several regression targets). Default: the last
-  column. ``header`` defaults to true, ``delimiter`` (one character) to ``","``.
+  column. ``delimiter`` (one character) defaults to ``","``.
+- ``header`` (csv): whether the first line names the columns. Left out, it is detected (so no
+  data row is taken for a header, nor a header for data): the first line is a header when some
+  cell of it is text (not a number, not empty) above a number in the second line; a first line
+  whose cells all parse as numbers, or whose only text is in text columns (class labels), is
+  data. ``symbp predict`` detects it the same way. Set it for a header of numbers only
+  (``header = true``), or to be sure (``header = false``: the target is then a column index).
 - ``x_key`` / ``y_key`` (npz): default ``"X"`` and ``"y"``.
 - ``x`` / ``y`` (inline): rows of numbers (a flat list is one feature); labels (numbers or
   strings) or rows of regression targets.
@@ -67,8 +73,9 @@ from __future__ import annotations
 from .csvfile import load_csv, load_csv_features
 from .dataset import Dataset, Standardizer, load_data, split_indices
 from .sources import seed_data
-from .table import SEED_SETS, SKLEARN_SETS, SOURCES, default_task, validate_data_table
+from .table import (SEED_SETS, SKLEARN_SETS, SOURCES, default_task, standardizes,
+                    validate_data_table)
 
 __all__ = ["Dataset", "SEED_SETS", "SKLEARN_SETS", "SOURCES", "Standardizer", "default_task",
            "load_csv", "load_csv_features", "load_data", "seed_data", "split_indices",
-           "validate_data_table"]
+           "standardizes", "validate_data_table"]

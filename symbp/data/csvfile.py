@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -72,6 +73,11 @@ def _check_ragged(path: Path, rows, width: int, first: str) -> None:
 
 
 def _column_index(path: Path, t: str | int, header: list[str] | None, width: int, line: int) -> int:
+    if isinstance(t, str) and header is None:
+        raise DataError(f"{path}, line {line}: data.target names the column {t!r}, but every cell "
+                        f"of the first line is a number, so it was read as data, not as a header; "
+                        f"set header = true if it is a header, or give the target as a 0-based "
+                        f"column index")
     if isinstance(t, str):
         names = [h.strip() for h in header]
         if t not in names:
@@ -87,8 +93,8 @@ def _column_index(path: Path, t: str | int, header: list[str] | None, width: int
 def _header_and_data(path: Path, delimiter: str, header: bool | None):
     rows = _read_rows(path, delimiter)
     head_line, first = rows[0]
-    if header is None:  # auto: a header unless every cell of the first row is a number
-        header = not all(_is_number(c) for c in first)
+    if header is None:
+        header = _looks_like_header(first, rows[1][1] if len(rows) > 1 else None)
     data = rows[1:] if header else rows
     names = first if header else None
     width = len(first)
@@ -99,6 +105,17 @@ def _header_and_data(path: Path, delimiter: str, header: bool | None):
     return head_line, names, data, width
 
 
+def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
+    """Whether the first line names the columns: some cell of it is text (not a number, not
+    empty) above a number in the second line; with no second line of the same width, some cell
+    is text. A first line of numbers (and text only in text columns, such as class labels) is
+    data."""
+    text = [bool(c.strip()) and not _is_number(c) for c in first]
+    if second is None or len(second) != len(first):
+        return any(text)
+    return any(t and _is_number(b) for t, b in zip(text, second))
+
+
 def _is_number(cell: str) -> bool:
     try:
         float(cell)
@@ -107,7 +124,7 @@ def _is_number(cell: str) -> bool:
         return False
 
 
-def load_csv(path: str | Path, target: str | int | list = -1, *, header: bool = True,
+def load_csv(path: str | Path, target: str | int | list = -1, *, header: bool | None = None,
              delimiter: str = ",", labels: bool = False):
     """Read a CSV file of features and target(s).
 
@@ -115,13 +132,16 @@ def load_csv(path: str | Path, target: str | int | list = -1, *, header: bool = 
         path: the CSV file.
         target: the target column(s): a header name, a 0-based index (negative from the end),
             or a list of them.
-        header: whether the first non-blank line names the columns.
+        header: whether the first non-blank line names the columns; None detects it: a header
+            when some cell of it is text above a number in the next line (a first line of
+            numbers, with text only in text columns such as class labels, is data).
         delimiter: the field separator (one character).
         labels: the target is class labels (kept as strings) rather than numbers.
 
     Returns:
         ``(X float64 (N, d), y, feature names)``; ``y`` is ``(N,)`` strings when ``labels``,
-        else float64 ``(N,)`` for one target column or ``(N, k)`` for several.
+        else float64 ``(N,)`` for one target column or ``(N, k)`` for several; the feature
+        names are the header's (``[]`` without a header).
 
     Raises:
         DataError: missing or empty file, missing target column, ragged rows, a non-numeric,
@@ -136,7 +156,7 @@ def load_csv(path: str | Path, target: str | int | list = -1, *, header: bool = 
     if not feat:
         raise DataError(f"{path}: no feature columns are left after taking the target column(s)")
     X = _parse_matrix(path, data, feat, names)
-    fnames = [names[j].strip() for j in feat] if names else [f"x{j + 1}" for j in range(len(feat))]
+    fnames = [names[j].strip() for j in feat] if names else []
     if labels:
         if len(t_idx) != 1:
             raise DataError(f"{path}: a classification target is one column, got {len(t_idx)} "
@@ -152,32 +172,71 @@ def load_csv(path: str | Path, target: str | int | list = -1, *, header: bool = 
 
 
 def load_csv_features(path: str | Path, n_inputs: int, *, header: bool | None = None,
-                      delimiter: str = ",", ignore: str | int | None = None) -> np.ndarray:
+                      delimiter: str = ",", ignore: str | int | None = None,
+                      names: Sequence[str] = ()) -> np.ndarray:
     """Read inputs for prediction: a CSV of ``n_inputs`` numeric columns.
+
+    Columns are matched by name when the file has a header and ``names`` (the training
+    features, in the model's input order) are given: they may come in any order, and a missing
+    feature or an unknown column is an error. Otherwise they are taken in the file's order.
 
     Args:
         path: the CSV file.
         n_inputs: the model's input width.
-        header: whether the first line names the columns; None detects it (a header unless
-            every cell of the first line is a number).
+        header: whether the first line names the columns; None detects it (see
+            :func:`load_csv`).
         delimiter: the field separator.
         ignore: a column to drop if present (e.g. the training target's name or index).
+        names: the training data's feature names (empty: match by position).
 
     Returns:
-        ``X`` float64 ``(N, n_inputs)``, not standardised.
+        ``X`` float64 ``(N, n_inputs)``, not standardised, columns in the model's input order.
 
     Raises:
-        DataError: as :func:`load_csv`, or the column count is not ``n_inputs``.
+        DataError: as :func:`load_csv`; the column count is not ``n_inputs``; or, matching by
+            name, a feature is missing or a column is not a feature.
     """
     path = Path(path)
-    head_line, names, data, width = _header_and_data(path, delimiter, header)
+    head_line, header_names, data, width = _header_and_data(path, delimiter, header)
+    if header_names and names:
+        cols = _columns_by_name(path, head_line, header_names, list(names), ignore)
+        return _parse_matrix(path, data, cols, header_names)
     drop = set()
-    if isinstance(ignore, str) and names and ignore in [h.strip() for h in names]:
-        drop.add([h.strip() for h in names].index(ignore))
+    if isinstance(ignore, str) and header_names and \
+            ignore in [h.strip() for h in header_names]:
+        drop.add([h.strip() for h in header_names].index(ignore))
     elif isinstance(ignore, int) and not isinstance(ignore, bool) and width > n_inputs:
-        drop.add(_column_index(path, ignore, names, width, head_line))
+        drop.add(_column_index(path, ignore, header_names, width, head_line))
     cols = [j for j in range(width) if j not in drop]
     if len(cols) != n_inputs:
         raise DataError(f"{path}, line {head_line}: the file has {len(cols)} feature column(s) "
                         f"but the model has {n_inputs} input(s); they must be equal")
-    return _parse_matrix(path, data, cols, names)
+    return _parse_matrix(path, data, cols, header_names)
+
+
+def _columns_by_name(path: Path, line: int, header: list[str], names: list[str],
+                     ignore: str | int | None) -> list[int]:
+    """The header's column index of each of ``names``; every other column must be ``ignore``."""
+    cells = [h.strip() for h in header]
+    twice = sorted({c for c in cells if c in names and cells.count(c) > 1})
+    missing = [n for n in names if n not in cells]
+    extra = [j for j, c in enumerate(cells) if c not in names]
+    if isinstance(ignore, str):
+        extra = [j for j in extra if cells[j] != ignore]
+    elif isinstance(ignore, int) and not isinstance(ignore, bool) and \
+            -len(cells) <= ignore < len(cells):
+        extra = [j for j in extra if j != ignore % len(cells)]
+    if not (twice or missing or extra):
+        return [cells.index(n) for n in names]
+    problems = ([f"missing {_names(missing)}"] if missing else []) + \
+        ([f"unknown {_names([cells[j] for j in extra])}"] if extra else []) + \
+        ([f"named twice {_names(twice)}"] if twice else [])
+    raise DataError(f"{path}, line {line}: the header's columns are matched by name to the "
+                    f"model's training features ({_names(names)}); {'; '.join(problems)}. "
+                    f"Rename the columns, or remove the header line to take the columns in order")
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    """``'a', 'b', ... (20 in all)``."""
+    shown = ", ".join(map(repr, names[:most]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")

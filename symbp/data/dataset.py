@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DataError
 from .csvfile import load_csv
 from .sources import _npz, _sklearn, seed_data
-from .table import SEED_SETS, SKLEARN_SETS, default_task, validate_data_table
+from .table import SEED_SETS, SKLEARN_SETS, default_task, standardizes, validate_data_table
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Dataset:
     Y_test: np.ndarray
     classes: tuple | None       # class labels in output order (classification), else None
     task: str                   # "classification" | "regression"
-    feature_names: tuple[str, ...]
+    feature_names: tuple[str, ...]  # the data's column names; () when it has none
     standardizer: Standardizer
     one_hot: bool = False
     origin: str = ""            # e.g. "digits" or the CSV's path
@@ -77,9 +77,12 @@ class Dataset:
             enc = "one-hot" if self.one_hot else ("0/1 column" if self.n_outputs == 1 else "")
         else:
             kind, enc = "regression", ""
-        names = ", ".join(self.feature_names[:6]) + (", ..." if self.n_features > 6 else "")
+        names = ""
+        if self.feature_names:
+            names = " (" + ", ".join(self.feature_names[:6]) + (", ...)" if self.n_features > 6
+                                                                 else ")")
         lines = [f"data: {self.origin} ({kind})",
-                 f"  features: {self.n_features} ({names}); outputs: {self.n_outputs}"
+                 f"  features: {self.n_features}{names}; outputs: {self.n_outputs}"
                  + (f" ({enc})" if enc else ""),
                  f"  samples: train {len(self.X_train)}, validation {len(self.X_val)}, "
                  f"test {len(self.X_test)} (split {'/'.join(f'{f:g}' for f in self.split)}, "
@@ -116,6 +119,8 @@ def load_data(table: dict, base_dir: str | Path, n_inputs: int, n_outputs: int, 
     src = table["source"]
     task = table.get("task", default_task(src))
     X, y, names, where = _read_source(table, Path(base_dir), task)
+    if len(X) == 0:
+        raise DataError(f"{where}: the data has no samples (0 rows); expected one row per sample")
     if X.shape[1] != n_inputs:
         raise DataError(f"{where}: the data has {X.shape[1]} feature column(s) but the model has "
                         f"{n_inputs} input(s) (model.inputs); they must be equal")
@@ -132,7 +137,7 @@ def load_data(table: dict, base_dir: str | Path, n_inputs: int, n_outputs: int, 
     split = tuple(float(f) for f in table.get("split", default_split))
     seed = table.get("seed", 0)
     tr, va, te = split_indices(len(X), split, seed, where)
-    if table.get("standardize", src in SKLEARN_SETS):
+    if standardizes(table):
         std = Standardizer.fit(X[tr])
     else:
         std = Standardizer.identity(X.shape[1])
@@ -164,6 +169,8 @@ def split_indices(n: int, split: Sequence[float], seed: int,
 def _read_source(table: dict, base_dir: Path, task: str):
     """-> (X float64 (N, d), y labels or targets (N,) or (N, k), feature names, where).
 
+    The feature names are those the data gives (a CSV header, the sklearn sets'), else ``[]``.
+
     ``where`` names the data in messages: the file, or the key of the table.
     """
     src = table["source"]
@@ -172,16 +179,16 @@ def _read_source(table: dict, base_dir: Path, task: str):
         return X, y, names, f"data.source = {src!r}"
     if src in SEED_SETS:
         X, y = seed_data(src)
-        return X, y, [f"x{i + 1}" for i in range(X.shape[1])], f"data.source = {src!r}"
+        return X, y, [], f"data.source = {src!r}"
     if src == "inline":
         X = np.array(table["x"], dtype=np.float64)
         X = X[:, None] if X.ndim == 1 else X
-        return X, np.array(table["y"]), [f"x{i + 1}" for i in range(X.shape[1])], "data.x"
+        return X, np.array(table["y"]), [], "data.x"
     path = _resolve(table["path"], base_dir)
     if src == "npz":
         X, y = _npz(path, table.get("x_key", "X"), table.get("y_key", "y"))
-        return X, y, [f"x{i + 1}" for i in range(X.shape[1])], str(path)
-    X, y, names = load_csv(path, table.get("target", -1), header=table.get("header", True),
+        return X, y, [], str(path)
+    X, y, names = load_csv(path, table.get("target", -1), header=table.get("header"),
                            delimiter=table.get("delimiter", ","),
                            labels=task == "classification")
     return X, y, names, str(path)
@@ -212,6 +219,9 @@ def _encode_classes(y: np.ndarray, n_outputs: int, one_hot: bool, where: str):
         if np.all(labels == np.round(labels)):
             labels = labels.astype(np.int64)
     classes = np.unique(labels)
+    if len(classes) < 2:
+        raise DataError(f"{where}: every sample has the class {_show(classes)}; classification "
+                        f"needs samples of at least two classes")
     width = n_outputs if one_hot else 2
     if labels.dtype.kind in "iu" and classes[0] >= 0 and classes[-1] == width - 1:
         classes = np.arange(width)  # whole-number labels 0 .. width-1 are class indices

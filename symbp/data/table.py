@@ -52,11 +52,9 @@ def validate_data_table(table: Any, source: str) -> None:
     for key in ("header", "standardize", "one_hot"):
         if key in table and not isinstance(table[key], bool):
             raise SpecError(source, f"data.{key}", f"expected true or false, got {table[key]!r}")
-    if "delimiter" in table:
-        d = table["delimiter"]
-        if not isinstance(d, str) or len(d) != 1 or d in "\"\r\n":
-            raise SpecError(source, "data.delimiter", f"expected one character such as \",\", "
-                            f"\";\" or \"\\t\", got {d!r}")
+    if "delimiter" in table and not is_delimiter(table["delimiter"]):
+        raise SpecError(source, "data.delimiter", f"expected {DELIMITER_EXPECTED}, got "
+                        f"{table['delimiter']!r}")
     if "target" in table:
         _check_target(table["target"], table.get("header", True), source)
     task = table.get("task", default_task(src))
@@ -75,8 +73,23 @@ def validate_data_table(table: Any, source: str) -> None:
         _check_inline(table, task, source)
 
 
+#: What :func:`is_delimiter` accepts, for messages.
+DELIMITER_EXPECTED = "one character such as \",\", \";\" or \"\\t\" (not a quote or a line break)"
+
+
+def is_delimiter(d: Any) -> bool:
+    """Whether ``d`` can separate CSV fields: one character, not a quote or a line break."""
+    return isinstance(d, str) and len(d) == 1 and d not in "\"\r\n"
+
+
 def default_task(src: str) -> str:
     return "classification" if src in SKLEARN_SETS + ("seed000", "seed001") else "regression"
+
+
+def standardizes(table: dict) -> bool:
+    """Whether a (valid) ``[data]`` table standardises the features: ``standardize``, by default
+    true for the sklearn sets only."""
+    return bool(table.get("standardize", table["source"] in SKLEARN_SETS))
 
 
 def _check_target(target: Any, header: Any, source: str) -> None:
