@@ -101,6 +101,19 @@ class Resolver:
         Kronecker delta ``\\delta_{ij}``): its symbol unless the resolver fixes the index."""
         return self.index(name)
 
+    def sum_terms(self, index: str, lower: sp.Basic, upper: sp.Basic) -> Optional[list]:
+        """Hook: the values of a summation index over which ``\\sum_{index}`` is expanded term
+        by term, each term converted with the index fixed to its value (:meth:`bind_index`), so
+        that everything in the summand, derivatives included, is taken at that value. None (the
+        default) keeps a symbolic ``Sum`` over the index symbol."""
+        return None
+
+    def bind_index(self, index: str, value: Optional[int]) -> Optional[int]:
+        """Fix a summation index to ``value`` (None: release it) while a term of an expanded sum
+        is converted; returns the value it had before (None when it had none). Only called for
+        a resolver whose :meth:`sum_terms` returned values."""
+        raise NotImplementedError
+
 
 class DefaultResolver(Resolver):
     """Every variable is a real scalar ``Symbol``: ``z^{(2)}_k`` -> ``Symbol('z2_k')``."""
@@ -127,6 +140,7 @@ class _Converter:
         self.resolver = resolver
         self.functions = functions
         self.bound: list[str] = []  # summation indices in scope
+        self.fixed: dict[str, int] = {}  # indices of expanded sums -> the value of this term
 
     def fail(self, node: A.Node, problem: str, expected: str = "") -> ClaimParseError:
         return ClaimParseError(self.text, getattr(node, "pos", None), problem, expected)
@@ -147,6 +161,8 @@ class _Converter:
 
     def _sym(self, node: A.Sym) -> sp.Basic:
         ref = node.ref
+        if ref == SymbolRef(ref.base) and ref.base in self.fixed:
+            return sp.Integer(self.fixed[ref.base])
         if ref == SymbolRef(ref.base) and ref.base in self.bound:
             return self.resolver.index(ref.base)
         if ref.base in CONSTANTS and ref == SymbolRef(ref.base):
@@ -263,6 +279,10 @@ class _Converter:
     def _sum(self, node: A.Sum) -> sp.Basic:
         if node.index is None:
             return self.resolver.sum_all(self.conv(node.body))
+        if _mentions(node.body, node.index):
+            total = self._expanded_sum(node)
+            if total is not None:
+                return total
         self.bound.append(node.index)
         try:
             body = self.conv(node.body)
@@ -282,11 +302,47 @@ class _Converter:
             hi = self.conv(node.upper)
         return sp.Sum(body, (idx, lo, hi))
 
+    def _expanded_sum(self, node: A.Sum) -> Optional[sp.Basic]:
+        """The sum term by term, when the resolver gives the values of its index
+        (:meth:`Resolver.sum_terms`): each term is the body converted with the index fixed, so a
+        derivative in the summand (``\\frac{\\partial L}{\\partial \\hat{y}_i}``) is the
+        derivative at that value of the index. None: the resolver keeps symbolic sums."""
+        lo = self.conv(node.lower) if node.lower is not None else None
+        hi = self.conv(node.upper) if node.upper is not None else None
+        if lo is None or hi is None:
+            default_lo, default_hi = self.resolver.sum_bounds(node.index)
+            lo = default_lo if lo is None else lo
+            hi = default_hi if hi is None else hi
+        values = self.resolver.sum_terms(node.index, lo, hi)
+        if values is None:
+            return None
+        index = node.index
+        had = index in self.fixed
+        before = self.fixed.get(index)
+        total: sp.Basic = sp.Integer(0)
+        try:
+            for value in values:
+                self.fixed[index] = value
+                previous = self.resolver.bind_index(index, value)
+                try:
+                    term = self.conv(node.body)
+                finally:
+                    self.resolver.bind_index(index, previous)
+                total, term = _scalar_if_mixed(total, term)
+                total = total + term
+        finally:
+            if had:
+                self.fixed[index] = before
+            else:
+                self.fixed.pop(index, None)
+        return total
+
     def _matrix(self, node: A.Matrix) -> sp.Basic:
         return sp.Matrix([[self.conv(v) for v in row] for row in node.rows])
 
     def _kronecker(self, node: A.Kronecker) -> sp.Basic:
-        return sp.KroneckerDelta(*(sp.Integer(i) if i.isdigit() else self.resolver.index(i)
+        return sp.KroneckerDelta(*(sp.Integer(i) if i.isdigit() else sp.Integer(self.fixed[i])
+                                   if i in self.fixed else self.resolver.index(i)
                                    if i in self.bound else self.resolver.index_value(i)
                                    for i in (node.first, node.second)))
 
@@ -340,6 +396,19 @@ def _product(a, b):
             and a.rows != a.cols):
         return a.multiply_elementwise(b)
     return a * b
+
+
+def _mentions(node: A.Node, index: str) -> bool:
+    """Whether the index letter ``index`` occurs in ``node``: as an index of a variable (of a
+    derivative's variable too), as a variable itself, or in a Kronecker delta."""
+    for n in A.walk(node):
+        refs = [n.ref] if isinstance(n, A.Sym) else [n.wrt] if isinstance(n, A.Deriv) else []
+        for ref in refs:
+            if index in ref.indices or ref == SymbolRef(index):
+                return True
+        if isinstance(n, A.Kronecker) and index in (n.first, n.second):
+            return True
+    return False
 
 
 def _is_matrix(x) -> bool:

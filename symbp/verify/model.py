@@ -129,6 +129,7 @@ class Comparison:
     ratio: list = field(default_factory=list)   # claim/reference at the valid points
     undefined: bool = False     # the counterexample: the claim is undefined or not real there
     valid: int = 0              # points where both sides had a numeric value
+    assumed: bool = False       # the symbolic comparison needed the assumption (``assume``)
 
 
 @contextmanager
@@ -168,13 +169,17 @@ def is_zero(e, seconds: float = SIMPLIFY_SECONDS) -> bool | None:
         with time_limit(seconds):
             if e == 0:
                 return True
-            e = _exp_as_symbols(e)
-            c = sp.cancel(sp.together(e))
+            e1 = _exp_as_symbols(e)
+            c = sp.cancel(sp.together(e1))
             if c == 0:
                 return True
             if c.is_Number:
                 return False
-            e2 = e.rewrite(sp.exp) if e.has(sp.tanh, sp.sinh, sp.cosh) else e
+            e2 = e1
+            if e.has(sp.tanh, sp.sinh, sp.cosh):  # in exponentials, then rational (U_z)
+                e2 = _exp_as_symbols(e.rewrite(sp.exp))
+                if sp.cancel(sp.together(e2)) == 0:
+                    return True
             if sp.simplify(e2) == 0:
                 return True
     except (TimeoutError, RecursionError, NotImplementedError, sp.PolynomialError):
@@ -183,15 +188,27 @@ def is_zero(e, seconds: float = SIMPLIFY_SECONDS) -> bool | None:
 
 
 def _exp_as_symbols(e):
-    """exp(z) -> U_z and exp(-z) -> 1/U_z for symbols z, so that sigmoid algebra is rational."""
+    """exp(z) -> U_z, exp(-z) -> 1/U_z and, for integer c_k, exp(c_1 z_1 + c_2 z_2 + ...) ->
+    U_1^c_1 U_2^c_2 ... for symbols z, so that sigmoid and softmax algebra is rational
+    (softmax's derivative has exp(2 z))."""
     subs = {}
     for atom in e.atoms(sp.exp):
-        arg = atom.args[0]
-        sym, sign = (arg, 1) if arg.is_Symbol else ((-arg, -1) if (-arg).is_Symbol else (None, 0))
-        if sym is not None:
-            u = sp.Symbol(f"_U_{sym.name}", positive=True)
-            subs[atom] = u if sign == 1 else 1 / u
+        u = _exp_monomial(atom.args[0])
+        if u is not None:
+            subs[atom] = u
     return e.xreplace(subs) if subs else e
+
+
+def _exp_monomial(arg):
+    """exp(arg) as a product of powers of U_z, or None when ``arg`` is not an integer
+    combination of symbols."""
+    out = sp.Integer(1)
+    for term in sp.Add.make_args(arg):
+        coeff, rest = term.as_coeff_Mul()
+        if not (rest.is_Symbol and coeff.is_Integer):
+            return None
+        out *= sp.Symbol(f"_U_{rest.name}", positive=True) ** coeff
+    return out
 
 
 def to_complex(v) -> complex | None:
@@ -277,10 +294,14 @@ def sample_points(leaves, rng: random.Random, count: int, positive: bool = False
 
 def compare(reference, claim, leaves=None, *, seed: int = 0, points: int = 16,
             full=None, positive: bool = False, point_list=None,
-            symbolic: bool = True) -> Comparison:
+            symbolic: bool = True, assume: dict | None = None) -> Comparison:
     """Compare ``claim`` with ``reference`` (SymPy expressions or matrices in the same leaves).
 
     ``full`` optionally maps both to a fully consistent form before the numeric check (a callable).
+    ``assume``: a substitution ``leaf -> expression`` that states an assumption of the setting
+    (the fused softmax cross-entropy's rows of y that sum to 1: the last y of a row is 1 minus
+    the others); the symbolic comparison applies it to both sides, and ``assumed`` says whether
+    the difference needed it to vanish. The random points must satisfy it already.
     """
     if isinstance(reference, sp.MatrixBase) != isinstance(claim, sp.MatrixBase) or (
             isinstance(reference, sp.MatrixBase) and reference.shape != claim.shape):
@@ -306,11 +327,29 @@ def compare(reference, claim, leaves=None, *, seed: int = 0, points: int = 16,
     numeric = True if valid >= need else None
     if not symbolic:
         return Comparison(numeric, None, numeric, ratio=ratios, valid=valid)
-    sym = is_zero(diff)
+    assumed = False
+    if assume and numeric:
+        given = diff.xreplace(assume)
+        sym = is_zero(given)
+        if sym is True and given != diff:
+            assumed = not _cancels(diff)
+    else:
+        sym = is_zero(diff)
     equal = True if (numeric and sym) else None
     if numeric and sym is None and diff.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs):
         equal = True  # piecewise: decided branch by branch at the sampled points
-    return Comparison(equal, sym, numeric, ratio=ratios, valid=valid)
+    return Comparison(equal, sym, numeric, ratio=ratios, valid=valid, assumed=assumed)
+
+
+def _cancels(e, seconds: float = SIMPLIFY_SECONDS) -> bool:
+    """Whether ``e`` is zero by rational algebra alone (the cheap first step of
+    :func:`is_zero`, no ``simplify``): used to tell whether an assumption was needed."""
+    items = list(e) if isinstance(e, sp.MatrixBase) else [e]
+    try:
+        with time_limit(seconds):
+            return all(x == 0 or sp.cancel(sp.together(_exp_as_symbols(x))) == 0 for x in items)
+    except (TimeoutError, RecursionError, NotImplementedError, sp.PolynomialError):
+        return False
 
 
 def _at(e, point):

@@ -11,7 +11,12 @@ in the claim's layout: ``column`` (textbook z = W a + b, vectors are columns, ro
 output units) or ``row`` (symbp's z = a W + b). A general layer ``l`` is tried at every layer
 where the formula makes sense. The claim is correct in a layout when it matches the derivation
 for every layer, size and index tried; it is accepted when it is correct in either layout, and
-the report says which.
+the report says which. A sum over an index (``\\sum_i``) is expanded term by term, each term
+resolved with the index at its value, so a derivative in the summand is the derivative at that
+value (the chain rule written as a sum). For a loss fused with softmax, whose output error
+ŷ − y assumes that each row of y sums to 1, the random points satisfy that and the symbolic
+comparison applies it (the last y of each row is 1 minus the others); a correct verdict that
+needed it says so.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ LAYOUTS = ("column", "row")
 _DERIVATIONS: dict = {}
 _INSTANCES: dict = {}       # (id(d), sizes, n) -> (d, Instance); d kept so the id stays valid
 _MAX_INSTANCES = 64
+_MAX_TERMS = 64             # a sum with more terms than this stays symbolic (see sum_terms)
 
 
 def derivation_of(spec):
@@ -183,11 +189,36 @@ class SpecResolver(Resolver):
             raise Unresolvable(f"the range of the summation index {index} is unknown")
         return sp.Integer(1), sp.Integer(self.sizes[index])
 
+    def sum_terms(self, index, lower, upper):
+        """A sum over an index with integer bounds is expanded term by term: each term is
+        resolved with the index fixed, so an element or a derivative chosen by the index
+        (``\\frac{\\partial L}{\\partial \\hat{y}_i}``, ``\\frac{\\partial \\hat{y}_i}{\\partial
+        z_j}``) is the one at that value."""
+        if not (getattr(lower, "is_Integer", False) and getattr(upper, "is_Integer", False)):
+            return None
+        if int(upper) - int(lower) > _MAX_TERMS:
+            return None
+        return list(range(int(lower), int(upper) + 1))
+
+    def bind_index(self, index, value):
+        previous = self.values.get(index)
+        if value is None:
+            self.values.pop(index, None)
+        else:
+            self.values[index] = value
+        return previous
+
     def loss(self):
         return self.inst.loss
 
     def derivative(self, of, wrt, ref):
         inst = self.inst
+        if any(x.isalpha() and x not in self.values for x in ref.indices) or any(
+                isinstance(v, sp.Basic) and v.has(sp.Indexed) for v in (of, wrt)):
+            # an element chosen by an index without a value here (a sum whose range is not a
+            # number): its derivative cannot be taken element by element
+            raise Unresolvable("a derivative with respect to an element chosen by a summation "
+                               "index whose range is not known")
         if of == inst.loss:
             m = self.meaning(ref)
             if m.kind in ("loss", "N", "lr", "l2", "formula"):
@@ -473,6 +504,7 @@ def _safe(r, aliases):
 def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, batch, has_digits, free,
                 summed, rng, seed, numeric_only=False, quick=False):
     symbolic_done = False if numeric_only else None
+    assumed = False
     trials = _sizes_for(d, rng, has_digits)
     if quick:
         trials = trials[-1:]
@@ -507,7 +539,9 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, batch,
                     return out
                 if symbolic_done is None:
                     symbolic_done = out["symbolic"]
-    return {"status": "correct", "symbolic": symbolic_done, "note": "", "n": n}
+                    assumed = out.get("assumed", False)
+    return {"status": "correct", "symbolic": symbolic_done, "note": ROW_SUM_NOTE if assumed else "",
+            "n": n}
 
 
 def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
@@ -602,6 +636,7 @@ def _compare_sides(claim, r, inst, points, functions, symbolic):
     if ref_i is None or len(values) < 2:
         return {"status": "unverifiable", "message": "nothing to compare", "side": 0}
     reference = avail[ref_i]
+    assumed = False
     for i, val in values:
         if i == ref_i:
             continue
@@ -610,7 +645,8 @@ def _compare_sides(claim, r, inst, points, functions, symbolic):
             return {"status": "shape", "side": i, "reference": reference, "claim": val,
                     "message": f"side {i + 1} has shape {_shape(val)} but the derivative has shape "
                                f"{_shape(reference)}"}
-        c = compare(reference, val, point_list=points, symbolic=symbolic)
+        c = compare(reference, val, point_list=points, symbolic=symbolic,
+                    assume=_row_sum_assumption(inst))
         if c.equal is False or c.numeric is False:
             return {"status": "wrong", "side": i, "reference": reference, "claim": val, "comp": c}
         if c.numeric is None:
@@ -620,7 +656,27 @@ def _compare_sides(claim, r, inst, points, functions, symbolic):
         if c.equal is None:
             return {"status": "unverifiable", "side": i, "message": "numerically equal, but the "
                     "symbolic comparison was inconclusive"}
-    return {"status": "correct", "symbolic": True}
+        assumed = assumed or c.assumed
+    return {"status": "correct", "symbolic": True, "assumed": assumed}
+
+
+#: What a correct verdict adds when its symbolic comparison needed :func:`_row_sum_assumption`.
+ROW_SUM_NOTE = ("; symbolically equal under the assumption of the fused softmax cross-entropy "
+                "(delta = yhat - y) that each row of y sums to 1")
+
+
+def _row_sum_assumption(inst: Instance) -> dict | None:
+    """The assumption of a loss fused with softmax (the output error ŷ − y holds when each row
+    of y sums to 1) as a substitution: the last y of each sample row is 1 minus the others.
+    None for other losses (cached on the instance)."""
+    cache = inst.__dict__
+    if "_row_sum" not in cache:
+        subs = None
+        if inst.d.spec.loss.rule.link == "softmax" and "y" in inst.arrays:
+            y = inst.arrays["y"]
+            subs = {row[-1]: 1 - sum(row[:-1], sp.Integer(0)) for row in y.reshape(y.shape[0], -1)}
+        cache["_row_sum"] = subs
+    return cache["_row_sum"]
 
 
 def _delta_lhs(claim, aliases):
