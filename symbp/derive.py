@@ -226,8 +226,9 @@ def _forward_elementwise(op: Elementwise, d: Derivation) -> list[Equation]:
     mat = M(op.z.name) if op.act.is_identity else Apply(op.act.text, M(op.z.name), op.act.latex,
                                                                     _ascii_name(op.act))
     why = f"activation of layer {op.layer}"
-    if op.act.name != "custom" and not op.act.is_identity:
-        why += f": {op.act.text}(x) = {_plain(op.act.f)}"
+    definition = _plain(op.act.f)
+    if op.act.name != "custom" and not op.act.is_identity and definition != f"{op.act.text}(x)":
+        why += f": {op.act.text}(x) = {definition}"  # not "tanh(x) = tanh(x)"
     return [Equation("forward", op.a.name, (n, j), rhs, mat, why, op.layer)]
 
 

@@ -294,8 +294,10 @@ def _loss(table: Any, source: str) -> LossSpec:
     extra = ("expr",) if kind == "custom" else ()
     _check_keys(table, ("kind", "reduction", "l2") + tuple(params) + extra, source, "loss")
     if kind == "custom":
-        if "expr" not in table or not isinstance(table["expr"], str):
-            raise SpecError(source, "loss.expr", "missing; a custom loss needs expr = \"...\" in yhat and y")
+        if not isinstance(table.get("expr"), str):
+            got = "missing" if "expr" not in table else f"expected a string, got {table['expr']!r}"
+            raise SpecError(source, "loss.expr", f"{got}; a custom loss needs expr = \"...\" in "
+                            f"yhat and y")
         try:
             ell = parse_math(table["expr"], {"yhat": sp.Symbol("yhat"), "y": sp.Symbol("y")},
                              what="a custom loss")

@@ -12,6 +12,7 @@ for the delta of a 2-2-1 sigmoid net pin the text, ASCII, LaTeX, index and matri
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -189,6 +190,16 @@ def test_standalone_latex_and_output_file(tmp_path, capsys):
     # the stated assumption of the fused loss is in the document
     assert "one-hot" in tex
     assert not list(tmp_path.glob("sub/.*.tmp"))  # written atomically, no temp file left
+    # readable as any file the user creates (the umask's mode), not the temp file's 0600
+    umask = os.umask(0o022)
+    try:
+        os.umask(0o022)
+        target.chmod(0o600)
+        target.unlink()
+        assert main(["derive", str(spec), "-o", str(target)]) == 0
+        assert target.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)
 
 
 def test_standalone_latex_of_a_custom_loss_and_activation_is_ascii(tmp_path, capsys):

@@ -566,3 +566,10 @@ def test_an_unknown_optimizer_is_an_input_error():
                  lambda: compile_spec(spec, optimizer="adamw")):
         with pytest.raises(SymbpError, match="unknown optimizer .*sgd, momentum, adam"):
             call()
+
+
+def test_an_activation_is_defined_in_its_why_only_when_that_says_something():
+    d = symbp.derive(_spec("tanh", "mse")[0])
+    assert d.equation("a1").why == "activation of layer 1"  # not "tanh(x) = tanh(x)"
+    d = symbp.derive(_spec("sigmoid", "mse")[0])
+    assert d.equation("a1").why == "activation of layer 1: σ(x) = 1/(1 + exp(−x))"

@@ -38,6 +38,8 @@ CASES = {
     "unknown_key": (GOOD_MODEL.replace('"tanh"', '"tanh", dropout = 0.5') + GOOD_LOSS,
                     "model.layers[0].dropout", "unknown key"),
     "unknown_top_level_key": ("modle = 1\n" + GOOD_MODEL + GOOD_LOSS, "modle", "unknown key"),
+    "custom_loss_expr_not_text": (GOOD_MODEL + '[loss]\nkind = "custom"\nexpr = 3\n', "loss.expr",
+                                  "expected a string, got 3"),
     "missing_loss": (GOOD_MODEL, "loss", "missing"),
     "bad_loss_kind": (GOOD_MODEL + '[loss]\nkind = "hinge"\n', "loss.kind", "hinge"),
     "negative_l2": (GOOD_MODEL + GOOD_LOSS + "l2 = -0.1\n", "loss.l2", ">= 0"),

@@ -137,3 +137,13 @@ def test_aligned_rows_are_formulas_of_their_own():
     doc = "text\n$$\n\\begin{aligned}a &= b \\\\\nc &= \\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}\n\\end{aligned}\n$$\n"
     got = [(f.line, f.text) for f in extract_formulas(doc)]
     assert got == [(3, "a = b"), (4, r"c = \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}")]
+
+
+def test_a_folder_named_like_a_document_is_named_as_a_folder(tmp_path, capsys):
+    from symbp.cli import main
+
+    (tmp_path / "post.md").mkdir()
+    assert main(["verify", str(tmp_path / "post.md"), "--spec", "seed000_sigmoid_mse"]) == 2
+    assert "post.md: a folder; expected a Markdown document" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path / "gone.md"), "--spec", "seed000_sigmoid_mse"]) == 2
+    assert "gone.md: no such file" in capsys.readouterr().err

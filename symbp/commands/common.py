@@ -30,7 +30,19 @@ def write_output(text: str, path: str | None) -> None:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, _file_mode(target))  # mkstemp's 0600 would hide a .tex from co-authors
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _file_mode(target: Path) -> int:
+    """The mode a plainly created file would get: the replaced file's, else 0666 less the
+    umask."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

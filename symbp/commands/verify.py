@@ -46,7 +46,8 @@ def run(args) -> int:
     if is_doc:
         path = Path(target)
         if not path.is_file():
-            raise SymbpError(f"{target}: no such file; expected a Markdown document")
+            what = "a folder" if path.is_dir() else "no such file"
+            raise SymbpError(f"{target}: {what}; expected a Markdown document")
         if path.stat().st_size > MAX_DOC_BYTES:
             raise SymbpError(f"{target}: larger than {MAX_DOC_BYTES} bytes")
         try:
