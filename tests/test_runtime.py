@@ -769,3 +769,25 @@ def test_loss_checks_that_x_and_y_have_the_same_rows():
     X, Y = cu.data(d.spec, n=6)
     with pytest.raises(RuntimeInputError, match="X has 6 rows and Y has 4"):
         m.loss(m.init_params(0), X, Y[:4])
+
+
+def test_arrays_checked_once_are_rechecked_when_replaced():
+    # a call with the arrays of the last call skips the checks; any other array is checked
+    d, m = model("digits_softmax")
+    X, Y = cu.data(d.spec, n=6)
+    p, state = m.init_params(0), m.init_state()
+    m.step(p, X, Y, 0.01, state=state)
+    m.step(p, X, Y, 0.01, state=state)  # the fast path
+    state["m_W1"] = np.zeros(3)
+    with pytest.raises(RuntimeInputError, match=r"state\['m_W1'\] must be an array of shape"):
+        m.step(p, X, Y, 0.01, state=state)
+    state["m_W1"] = np.zeros((64, 64))
+    m.step(p, X, Y, 0.01, state=state)
+    p["W2"] = p["W2"].astype(np.float32)
+    with pytest.raises(RuntimeInputError, match=r"params\['W2'\] is updated in place"):
+        m.step(p, X, Y, 0.01, state=state)
+    # a converted copy (forward of float32 params) is never remembered: the caller's writes show
+    p32 = {k: v.astype(np.float32) for k, v in m.init_params(0).items()}
+    before = m.forward(p32, X)
+    p32["b2"] += 1
+    assert not np.allclose(m.forward(p32, X), before)
