@@ -120,6 +120,7 @@ def _lock_simulator_shared_arrays() -> None:
         return res
 
     array.symbp_locked = True
+    array.__wrapped__ = original
     FakeCUDAShared.array = array
 
 

@@ -371,6 +371,27 @@ def _rotate(src, out):
     out[i] = tile[(i + 1) % 16]
 
 
+def test_load_module_of_a_cuda_file_sets_the_target_up(tmp_path, monkeypatch):
+    """A cuda module loaded from a file gets what compile_* gives it: here, in the simulator,
+    the locked shared arrays (without them the tiled products can silently go wrong)."""
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    from symbp.codegen import generate_source
+    from symbp.runtime import load_module
+
+    d, gpu, cpu = models(CASES[0])
+    path = tmp_path / "model_cuda.py"
+    path.write_text(generate_source(d, "cuda", "float64"), encoding="utf-8")
+    # the simulator as it is before symbp set it up (compiling the other models did)
+    monkeypatch.setattr(FakeCUDAShared, "array", FakeCUDAShared.array.__wrapped__)
+    assert not getattr(FakeCUDAShared.array, "symbp_locked", False)
+    loaded = load_module(path)
+    assert getattr(FakeCUDAShared.array, "symbp_locked", False)
+    X, Y = cu.data(d.spec, n=6, seed=2)
+    p = cpu.init_params(seed=1)
+    close(loaded.loss_and_grad(p, X, Y)[1], cpu.loss_and_grad(p, X, Y)[1], 1e-12)
+
+
 def test_simulator_shared_arrays_are_shared_by_the_block(monkeypatch):
     """Each thread stages one element of a shared tile and reads its neighbour's, so every
     thread must get the block's one array. The simulator creates it on a thread's first miss;

@@ -43,7 +43,7 @@ def test_simulator_cases_pass():
     assert out.returncode == 0, tail
     summary = out.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, tail
-    assert int(summary.split(" passed")[0].split()[-1]) >= 23, summary
+    assert int(summary.split(" passed")[0].split()[-1]) >= 24, summary
 
 
 def _derivation(opt="adam", acts=("sigmoid", "sigmoid"), loss="mse", l2=0.0):

@@ -791,3 +791,26 @@ def test_arrays_checked_once_are_rechecked_when_replaced():
     before = m.forward(p32, X)
     p32["b2"][0] += 1  # (adding 1 to every logit would leave the softmax as it was)
     assert not np.allclose(m.forward(p32, X), before)
+
+
+def test_load_module_never_takes_a_standard_module_name(tmp_path):
+    import random
+    import sys
+
+    from symbp.codegen import generate_source
+    from symbp.runtime import load_module
+
+    d, m = model("seed000_sigmoid_mse")
+    for name in ("random.py", "sub/random.py"):  # two files of one name in two folders
+        path = tmp_path / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(generate_source(d, "cpu", "float64"), encoding="utf-8")
+    a, b = load_module(tmp_path / "random.py"), load_module(tmp_path / "sub" / "random.py")
+    assert sys.modules["random"] is random and a.module is not b.module
+    X, Y = cu.data(d.spec, n=5)
+    p = m.init_params(0)
+    assert a.loss(p, X, Y) == b.loss(p, X, Y) == m.loss(p, X, Y)
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    for bad in (tmp_path / "plain.py", tmp_path / "gone.py"):
+        with pytest.raises(RuntimeInputError, match="symbp codegen"):
+            load_module(bad)
