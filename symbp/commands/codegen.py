@@ -14,8 +14,8 @@ def register(sub) -> None:
     p = sub.add_parser("codegen", help="print the generated Numba kernels of a spec",
                        description="Generate the Python/Numba module that computes SPEC's forward "
                                    "pass, loss, gradients and training step, and print it (or "
-                                   "write it with -o). The module imports only numpy and numba "
-                                   "(and numba-cuda for --target cuda).")
+                                   "write it with -o). The module imports only math, numpy and numba "
+                                   "(with llvmlite, Numba's own; numba-cuda for --target cuda).")
     add_spec_argument(p)
     p.add_argument("--target", choices=TARGETS, default="cpu",
                    help="cpu (@njit), parallel (@njit(parallel=True), prange) or cuda "
