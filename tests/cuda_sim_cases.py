@@ -275,6 +275,14 @@ def test_device_session_refuses_device_data_it_would_have_to_convert():
         s.device.loss(X, Y[:9])
     with pytest.raises(ValueError, match="x needs 2 dimensions and 2 columns"):
         s.device.forward(X[:, :1])
+    hyper = [0.1] * len(gpu.hyper)
+    for args, words in (((X[:0], Y[:0], *hyper, 0, 4, 1, 0, 0, np.zeros(1)), "x has no rows"),
+                        ((X, Y, *hyper, 0, 0, 1, 0, 0, np.zeros(1)), "batch_size must be at least 1"),
+                        ((X, Y, *hyper, 0, 4, 3, 0, 0, np.zeros(1)), "one element per epoch")):
+        before = s.params["W1"].copy()
+        with pytest.raises(ValueError, match=words):
+            s.device.train_epochs(*args)
+        assert np.array_equal(s.params["W1"], before)  # refused before anything trained
 
 
 def test_generated_module_runs_on_its_own(tmp_path):

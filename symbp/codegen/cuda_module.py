@@ -274,6 +274,11 @@ class CudaModuleBuilder(_ModuleBuilder):
                  Line("total = 0.0"), For("s", "range(steps)", step),
                  Line("losses[e] = total / steps")]
         body = [*self._shape_checks(),
+                # the cpu module's argument checks, before anything runs on the device
+                If("x.shape[0] == 0", [Line('raise ValueError("x has no rows")')]),
+                If("batch_size < 1", [Line('raise ValueError("batch_size must be at least 1")')]),
+                If("len(losses) < n_epochs", [
+                    Line('raise ValueError("losses needs one element per epoch")')]),
                 Line("n_total = x.shape[0]"), Line("batch = min(batch_size, n_total)"),
                 Line("steps = (n_total + batch - 1) // batch"),
                 Line("x = cuda.to_device(x)"), Line("y = cuda.to_device(y)"),
