@@ -199,6 +199,10 @@ def test_update_rule_structure():
     (r"\delta_{i,j}", A.Kronecker("i", "j")),
     (r"delta[i, j]", A.Kronecker("i", "j")),
     (r"\delta^{(2)}_{nj}", A.Sym(SymbolRef("delta", layer=2, indices=("n", "j")))),  # an error term
+    # the sample index n is never a Kronecker index: the error term of sample n
+    (r"\delta_{nj}", A.Sym(SymbolRef("delta", indices=("n", "j")))),
+    (r"\delta_{jn}", A.Sym(SymbolRef("delta", indices=("j", "n")))),
+    (r"delta[n, j]", A.Sym(SymbolRef("delta", indices=("n", "j")))),
     (r"\delta_j", A.Sym(SymbolRef("delta", indices=("j",)))),
     (r"\delta_{l+1}", A.Sym(SymbolRef("delta", layer="l+1"))),
 ])

@@ -92,6 +92,50 @@ def test_softmax_jacobian_with_the_kronecker_delta():
     assert v.verdict == "correct", v.reason
 
 
+ONE = """
+[model]
+inputs = 3
+layers = [ { units = 2, activation = "sigmoid" } ]
+[loss]
+kind = "mse"
+scale = 0.5
+reduction = "sum"
+"""
+
+
+@pytest.mark.parametrize("claim,spec", [
+    # \delta_{nj}, \delta_{nk}: the error term of sample n, never a Kronecker delta
+    (r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{ni} \delta_{nj}", ONE),
+    (r"\frac{\partial L}{\partial b_{j}} = \sum_n \delta_{nj}", ONE),
+    (r"dL/dw[i, j] = sum_n x[n, i] delta[n, j]", ONE),
+    (r"\frac{\partial L}{\partial w^{(2)}_{jk}} = \sum_n a^{(1)}_{nj} \delta_{nk}", NET),
+    # another letter for the sample, summed beside a (sample, unit) element in the same place
+    (r"\frac{\partial L}{\partial w_{ij}} = \sum_m x_{mi} \delta_{mj}", ONE),
+])
+def test_a_delta_with_the_sample_index_is_an_error_term(claim, spec):
+    v = verify_claim(claim, spec)
+    assert v.verdict == "correct", v.reason
+
+
+def test_an_error_term_delta_that_is_wrong_is_still_wrong():
+    v = verify_claim(r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{nj} \delta_{ni}", ONE)
+    assert v.verdict == "wrong", v.reason
+
+
+def test_a_batch_softmax_jacobian_keeps_the_kronecker_delta():
+    # k is summed beside \hat{y}_{nk}, but in the unit's place (next to n): a Kronecker delta
+    from symbp.claims import parse_claim
+    from symbp.claims import ast as A
+    from symbp.verify.spec_check import _sample_error_terms
+
+    claim = parse_claim(r"g_{nj} = \sum_k \hat{y}_{nk}(\delta_{jk} - \hat{y}_{nj})")
+    assert _sample_error_terms(claim, {}) is claim
+    assert any(isinstance(n, A.Kronecker) for n in A.walk(claim.sides[1]))
+    claim = parse_claim(r"g_{ij} = \sum_m x_{mi} \delta_{mj}")
+    got = _sample_error_terms(claim, {})
+    assert not any(isinstance(n, A.Kronecker) for n in A.walk(got.sides[1]))
+
+
 def test_wrong_softmax_jacobian_is_not_shown_the_loss_gradient():
     # dyhat_i/dz_j is not dL/dz_j: the "correct" formula must not be that of the loss gradient
     v = verify_claim(r"\frac{\partial \hat{y}_i}{\partial z_j} = \hat{y}_i(1 - \hat{y}_j)", SM)

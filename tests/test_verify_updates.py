@@ -34,6 +34,43 @@ def test_momentum_update_is_recognised(claim, step):
             assert step in v.reason
 
 
+@pytest.mark.parametrize("claim", [
+    r"v \leftarrow (1 - \beta) v + \beta \frac{\partial L}{\partial W}",
+    r"v \leftarrow \mu v + (1-\mu) \frac{\partial L}{\partial W}",
+    r"m \leftarrow \beta_1 m + (1 - \beta_1) \frac{\partial L}{\partial W}",
+])
+def test_momentum_coefficient_one_minus_beta_is_not_negative(claim):
+    # 1 - beta is in (0, 1) for beta in (0, 1): not a sign error; and a positive gradient
+    # coefficient (beta, or 1 - mu with mu in (0, 1)) is matched by the descent step
+    v = verify_claim(claim)
+    assert v.verdict == "correct", v.reason
+    assert r"W \leftarrow W - \eta" in v.reason and r"W \leftarrow W + " not in v.reason
+
+
+def test_momentum_with_a_gradient_coefficient_of_unknown_sign_says_so():
+    v = verify_claim(r"v \leftarrow \mu v + (\beta - \mu) \frac{\partial L}{\partial W}")
+    assert v.verdict == "correct", v.reason
+    assert "is not known" in v.reason
+    assert r"W \leftarrow W - \eta v if it is positive" in v.reason
+    assert r"W \leftarrow W + v if it is negative" in v.reason
+
+
+@pytest.mark.parametrize("claim,label", [
+    (r"v \leftarrow (1 + \mu) v + \frac{\partial L}{\partial W}", "other"),  # >= 1
+    (r"v \leftarrow 1.5 v + \frac{\partial L}{\partial W}", "other"),
+])
+def test_momentum_coefficient_provably_out_of_range_is_wrong(claim, label):
+    v = verify_claim(claim)
+    assert v.verdict == "wrong" and v.diagnosis == [label], (v.verdict, v.diagnosis)
+
+
+def test_learning_rate_one_minus_beta_is_not_a_sign_error():
+    v = verify_claim(r"W \leftarrow W - (1 - \beta) \frac{\partial L}{\partial W}")
+    assert v.verdict == "correct", v.reason
+    v = verify_claim(r"W \leftarrow W + \alpha \frac{\partial L}{\partial W}")
+    assert v.verdict == "wrong" and v.diagnosis == ["sign"]
+
+
 def test_momentum_with_a_negative_coefficient_is_wrong_with_a_meaningful_correction():
     v = verify_claim(r"v \leftarrow -\mu v + \frac{\partial L}{\partial W}")
     assert v.verdict == "wrong" and v.diagnosis == ["sign"]

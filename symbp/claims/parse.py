@@ -391,14 +391,21 @@ class _Parser(PrimaryMixin):
                 indices.append(lab)
         return _replace(ref, indices=ref.indices + tuple(indices))
 
+#: The sample index of a batch (``x_{ni}``, ``\\sum_n``): never an index of a Kronecker delta.
+SAMPLE_INDEX = "n"
+
+
 def _kronecker(node: A.Node) -> A.Node:
     """``\\delta_{ij}`` (two index letters, no layer, nothing else) is the Kronecker delta; a
-    delta with a layer or one index is an error term (``\\delta^{(2)}_{nj}``, ``\\delta_j``)."""
+    delta with a layer or one index is an error term (``\\delta^{(2)}_{nj}``, ``\\delta_j``), and
+    so is one indexed by the sample index n (``\\delta_{nj}``, ``delta[n, j]``: the error term
+    of sample n; a Kronecker delta relates two units, never a sample)."""
     if not isinstance(node, A.Sym):
         return node
     ref = node.ref
     if (ref.base == "delta" and ref.layer is None and len(ref.indices) == 2
             and all(i.isalpha() and len(i) == 1 for i in ref.indices)
+            and SAMPLE_INDEX not in ref.indices
             and not (ref.hat or ref.transpose or ref.prime)):
         return A.Kronecker(ref.indices[0], ref.indices[1], node.pos)
     return node

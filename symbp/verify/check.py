@@ -187,10 +187,10 @@ def check_update(claim: A.Claim) -> Verdict:
     step = sp.expand(rule - p)
     lr = -sp.diff(step, grad)
     rest = sp.expand(step + lr * grad)
+    lr_sign = None if lr.has(grad, p) else _sign(lr)
     if rest != 0 or lr.has(grad, p) or (lr.is_number and not lr.is_positive) or (
-            lr.could_extract_minus_sign() and not lr.is_number):
-        labels = ["sign"] if sp.expand(rule - p - lr * grad) == 0 or (lr.is_number and lr < 0) or \
-            lr.could_extract_minus_sign() else ["other"]
+            lr_sign is not None and lr_sign <= 0):
+        labels = ["sign"] if sp.expand(rule - p - lr * grad) == 0 or lr_sign == -1 else ["other"]
         return _wrong(text, "a gradient-descent step is p - (learning rate) * dL/dp", labels, correct)
     # numeric sides (a worked example): they must agree with each other
     values = []
@@ -244,19 +244,63 @@ def check_state_update(claim: A.Claim, v: sp.Symbol, rule: sp.Basic, grads: dict
                        "\\frac{\\partial L}{\\partial p}: symbp checks gradient-descent steps "
                        "and momentum updates, not other optimizer states")
     gname = "\\frac{\\partial L}{\\partial " + ref_latex(ref) + "}"
-    if (c_v.is_number and not 0 < c_v < 1) or (not c_v.is_number and c_v.could_extract_minus_sign()):
+    if _out_of_unit_range(c_v):
         v_wrong = _wrong(text, f"a momentum update keeps a fraction of the velocity: its "
                          f"coefficient is between 0 and 1, here {latex_of(c_v)}",
-                         ["sign"] if c_v.could_extract_minus_sign() else ["other"],
+                         ["sign"] if _sign(c_v) == -1 else ["other"],
                          f"\\mu {name} + {gname}")
         return v_wrong
     param = ref_latex(ref)
-    step = (f"{param} \\leftarrow {param} + {name}" if c_g.could_extract_minus_sign()
-            else f"{param} \\leftarrow {param} - \\eta {name}")
+    descent = f"{param} \\leftarrow {param} - \\eta {name}"
+    ascent = f"{param} \\leftarrow {param} + {name}"
+    g_sign = _sign(c_g, momentum=c_v)
+    if g_sign == 1:
+        step = f"the matching parameter step is {descent}"
+    elif g_sign == -1:
+        step = f"the matching parameter step is {ascent}"
+    else:
+        step = (f"the sign of {latex_of(c_g)} is not known, so the matching parameter step is "
+                f"{descent} if it is positive and {ascent} if it is negative")
     return Verdict(text, "correct", f"a momentum (velocity) update of {name}: coefficient "
-                   f"{latex_of(c_v)}, gradient {gname} times {latex_of(c_g)}; the matching "
-                   f"parameter step is {step} (the form is checked; the coefficients are not "
-                   "compared with a spec's optimizer)", symbolic=True)
+                   f"{latex_of(c_v)}, gradient {gname} times {latex_of(c_g)}; {step} (the form "
+                   "is checked; the coefficients are not compared with a spec's optimizer)",
+                   symbolic=True)
+
+
+def _known_sign(x) -> int | None:
+    return 1 if x.is_positive else -1 if x.is_negative else 0 if x.is_zero else None
+
+
+def _sign(e, momentum=None) -> int | None:
+    """The sign of a coefficient of an update (1, -1, 0), None when it is not known. Its letters
+    (learning rates, momentum and decay coefficients) are positive by convention; ``momentum``,
+    the coefficient of the velocity in a momentum update, lies in (0, 1), which settles the sign
+    of ``1 - \\mu`` when it has one letter (``\\mu``, ``1 - \\beta``)."""
+    letters = set(e.free_symbols) | set(getattr(momentum, "free_symbols", set()))
+    pos = {s: sp.Symbol(s.name, positive=True) for s in letters}
+    x = e.xreplace(pos)
+    known = _known_sign(x)
+    if known is not None or momentum is None:
+        return known
+    m = momentum.xreplace(pos)
+    if len(m.free_symbols) != 1:
+        return None
+    k = next(iter(m.free_symbols))
+    slope, rest = sp.diff(m, k), sp.expand(m - sp.diff(m, k) * k)
+    if not (slope.is_number and slope != 0 and rest.is_number):
+        return None  # not linear in its letter
+    t = sp.Dummy("t", positive=True)  # m = 1 / (1 + t) runs over (0, 1)
+    return _known_sign(sp.factor(sp.together(x.xreplace({k: (1 / (1 + t) - rest) / slope}))))
+
+
+def _out_of_unit_range(c) -> bool:
+    """Whether a momentum coefficient is provably outside (0, 1): a number outside it, or an
+    expression that is <= 0 or >= 1 for every positive value of its letters (``-\\mu``,
+    ``1 + \\mu``); ``1 - \\beta`` may be in range and is not flagged."""
+    if c.is_number:
+        return not (c.is_real and 0 < c < 1)
+    pos = c.xreplace({s: sp.Symbol(s.name, positive=True) for s in c.free_symbols})
+    return bool(pos.is_nonpositive or (pos - 1).is_nonnegative)
 
 
 def _wrong(text, reason, labels, correct=None, side=None) -> Verdict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from . import model as _model
 from .model import compare, real_value
 
 #: The diagnosis of a claim that is undefined where the derived value is finite.
@@ -31,6 +32,34 @@ def constant_ratio(ratios: list) -> float | None:
     if all(abs(r - r0) <= 1e-6 * (1 + abs(r0)) for r in flat):
         return r0
     return None
+
+
+def numeric_ratio(reference, claim, points) -> tuple[bool, float | None]:
+    """claim/reference measured at every point (element by element for matrices):
+    ``(decided, c)``. ``decided`` is False when fewer than two ratios could be measured (then
+    nothing is known); else ``c`` is the constant ratio, or None when there is none: the ratios
+    differ, or the claim is nonzero where the reference vanishes. Cheap (float arithmetic), so
+    a constant factor of a large batch formula is found without symbolic algebra."""
+    if isinstance(reference, sp.MatrixBase) != isinstance(claim, sp.MatrixBase) or (
+            isinstance(reference, sp.MatrixBase) and reference.shape != claim.shape):
+        return False, None
+    values = []
+    for point in points or ():
+        a, b = _model._at(reference, point), _model._at(claim, point)
+        pairs = zip(a, b) if isinstance(a, sp.MatrixBase) else ((a, b),)
+        for x, y in pairs:
+            x, y = real_value(x), real_value(y)
+            if x is None or y is None:
+                continue
+            if abs(x) < 1e-12:
+                if abs(y) > 1e-9:
+                    return True, None  # nonzero where the reference is zero: no constant factor
+                continue
+            values.append(y / x)  # a float, or a SymPy Float past the float range
+    if len(values) < 2:
+        return False, None
+    c = constant_ratio(values)
+    return True, (None if c == 0 else c)
 
 
 def factor_labels(c: float, n: int | None = None) -> tuple[list, str]:
@@ -64,13 +93,16 @@ def _number(a) -> str:
 
 
 def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation_derivs=(),
-                    acts=None, names=None, n=None):
+                    acts=None, names=None, n=None, points=None):
     """Labels and sentences for a wrong scalar (or matrix) claim.
 
     ``acts`` (activation values, :func:`~symbp.verify.printing.activation_forms`) and ``names``
     (symbol -> LaTeX in the claim's notation) let a missing activation derivative be written in
     its textbook form, e.g. ``\\hat{y}_k(1 - \\hat{y}_k)``. ``n``: the batch size of the
-    setting, so that a factor N or 1/N is named as the batch mean's (:func:`factor_labels`)."""
+    setting, so that a factor N or 1/N is named as the batch mean's (:func:`factor_labels`).
+    ``points``: the sample points of the comparison (all of them: the comparison stops at the
+    first point where the claim fails); a constant ratio is measured there first, and only
+    when they decide nothing is it sought symbolically, within the time limit."""
     if acts is None and model is not None:
         from .printing import activation_forms
 
@@ -78,9 +110,7 @@ def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation
     if comp.undefined:
         return list(UNDEFINED[0]), list(UNDEFINED[1])
     labels, words = [], []
-    c = constant_ratio(comp.ratio) if comp.ratio else None
-    if c is None:
-        c = _symbolic_ratio(reference, claim)
+    c = _constant_factor(reference, claim, points, comp.ratio)
     if c is not None:
         lab, text = factor_labels(c, n)
         return lab or ["other"], [text] if text else []
@@ -90,24 +120,44 @@ def diagnose_scalar(reference, claim, comp, model=None, of_expr=None, activation
                                                         "not its derivative"]
     # missing activation derivative: claim * f'(z) is a constant multiple of the reference
     for fp in list(activation_derivs) + _activation_derivatives(reference):
-        r = _symbolic_ratio(reference, claim * fp)
+        r = _constant_factor(reference, claim * fp, points)
         if r is not None:
             lab, text = factor_labels(r)
             return lab + ["missing_activation_derivative"], [
                 (text + "; " if text else "") + f"the activation derivative {_fp_text(fp, acts, names)} "
                 "is missing"]
     if not isinstance(reference, sp.MatrixBase) and not isinstance(claim, sp.MatrixBase):
-        if _symbolic_ratio(-reference, claim) is not None:
+        if _constant_factor(-reference, claim, points) is not None:
             return ["sign"], ["the sign is flipped"]
     return ["other"], ["no simple relation to the right value was found"]
 
 
-def _symbolic_ratio(reference, claim):
+def _constant_factor(reference, claim, points, ratios=None):
+    """The constant claim/reference: measured at ``points`` when they decide it
+    (:func:`numeric_ratio`), else from ``ratios`` already measured, else symbolically
+    (:func:`_symbolic_ratio`, within the time limit); None when there is none."""
+    decided, c = numeric_ratio(reference, claim, points) if points else (False, None)
+    if decided:
+        return c
+    c = constant_ratio(ratios) if ratios else None
+    return c if c is not None else _symbolic_ratio(reference, claim)
+
+
+def _cancel_ratio(reference, claim):
+    return sp.cancel(sp.together(claim / reference))
+
+
+def _symbolic_ratio(reference, claim, seconds: float | None = None):
+    """claim/reference when it cancels to a nonzero number, else None; within ``seconds``
+    (default :data:`~symbp.verify.model.SIMPLIFY_SECONDS`, as :func:`~symbp.verify.model.is_zero`):
+    a large batch formula can take SymPy minutes to cancel, and then the answer is None."""
     if isinstance(reference, sp.MatrixBase) or isinstance(claim, sp.MatrixBase):
         return None
     try:
-        r = sp.cancel(sp.together(claim / reference))
-    except (ZeroDivisionError, TypeError, ValueError, sp.PolynomialError):
+        with _model.time_limit(_model.SIMPLIFY_SECONDS if seconds is None else seconds):
+            r = _cancel_ratio(reference, claim)
+    except (TimeoutError, RecursionError, NotImplementedError, ZeroDivisionError, TypeError,
+            ValueError, sp.PolynomialError):
         return None
     if r.is_number:
         c = real_value(r)  # a float, or a SymPy Float past the float range

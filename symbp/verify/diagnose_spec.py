@@ -16,7 +16,7 @@ import dataclasses
 import sympy as sp
 
 from ..claims import ast as A
-from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels
+from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels, numeric_ratio
 from .model import Unresolvable
 from .resolve import classify, layer_value
 
@@ -29,7 +29,10 @@ def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
         comp = res["comp"]
         if comp.undefined:
             return list(UNDEFINED[0]), list(UNDEFINED[1])
-        c = constant_ratio(comp.ratio)
+        # the ratio at every sample point (the comparison stopped at the first that failed)
+        decided, c = numeric_ratio(res["reference"], res["claim"], res.get("points"))
+        if not decided:
+            c = constant_ratio(comp.ratio)
         if c is not None:
             labels, text = factor_labels(c, res["inst"].n)
             words.append(text)
@@ -40,7 +43,7 @@ def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
             lab, w = diagnose_scalar(res["reference"], res["claim"], comp,
                                      acts=activation_forms(res["inst"].model),
                                      names=claim_names(claim, res, aliases, functions, _den(claim, aliases)),
-                                     n=res["inst"].n)
+                                     n=res["inst"].n, points=res.get("points"))
             if lab != ["other"]:
                 labels, words = lab, w
         if labels:

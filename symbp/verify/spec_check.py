@@ -74,9 +74,13 @@ def instance_of(d, sizes, n) -> Instance:
 
 
 def points_of(inst: Instance, seed: int, count: int = 10) -> list:
-    """The random consistent points of an instance for a seed (cached on the instance)."""
+    """The random consistent points of an instance for a seed (cached on the instance). The
+    first ``count`` points are the same for any ``count``: fewer are a prefix of more."""
     cache = inst.__dict__.setdefault("_points", {})
     key = (seed, count)
+    longer = [pts for (sd, c), pts in cache.items() if sd == seed and c >= count]
+    if key not in cache and longer:
+        return longer[0][:count]
     if key not in cache:
         cache[key] = _consistent_points(inst, random.Random(seed), count)
     return cache[key]
@@ -342,6 +346,7 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
     the distinct-width instance only (the cheap filter applied to candidate repairs first).
     """
     d = derivation_of(spec)
+    claim = _sample_error_terms(claim, aliases)
     numeric_only = numeric_only or quick
     rng = random.Random(seed)
     depth = len(d.spec.model.sizes) - 1
@@ -391,10 +396,55 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
             return Verdict(claim.text, "unverifiable", res["message"] + f" ({layout} layout)",
                            layout=layout, numeric=True)
     for status in ("wrong", "shape", "unverifiable"):
-        for layout, res in results.items():
-            if res["status"] == status:
-                return _report(claim, d, layout, res, matrices, aliases, functions, layers, den)
+        found = [(layout, res) for layout, res in results.items() if res["status"] == status]
+        if status == "wrong" and len(found) > 1:
+            # wrong in both layouts: report the one where it is a constant multiple of the
+            # derived value (a factor or a sign, measured at the sample points), if any
+            found.sort(key=lambda item: _constant_factor_of(item[1]) is None)
+        for layout, res in found:
+            return _report(claim, d, layout, res, matrices, aliases, functions, layers, den)
     raise Unresolvable("nothing could be compared")
+
+
+#: Kinds whose two-index elements are (sample, unit) or (unit, sample) of a batch.
+_SAMPLE_KINDS = ("x", "y", "yhat", "z", "a", "delta")
+
+
+def _sample_error_terms(claim, aliases):
+    """The claim with each two-index ``\\delta`` that is an error term read as one. The parser
+    reads ``\\delta_{ij}`` as a Kronecker delta (``\\delta_{nj}``, with the sample index n, is
+    already an error term); in a spec, ``\\delta_{mj}`` summed over m beside an element of a
+    batch quantity that has m in the same place and, in the other, an index other than n
+    (``\\sum_m x_{mi} \\delta_{mj}``) is the error term of sample m. The softmax Jacobian's
+    ``\\hat{y}_i(\\delta_{ij} - \\hat{y}_j)`` (one-index factors) and a batch form's
+    ``\\hat{y}_{nk}(\\delta_{jk} - \\hat{y}_{nj})`` (k beside n) keep the Kronecker delta."""
+    from .diagnose_spec import _map
+
+    found = {}
+    for side in claim.sides:
+        for s in A.walk(side):
+            if not (isinstance(s, A.Sum) and s.index):
+                continue
+            m, places = s.index, set()
+            for n in A.walk(s.body):
+                if (isinstance(n, A.Sym) and len(n.ref.indices) == 2 and m in n.ref.indices
+                        and _safe(n.ref, aliases)
+                        and classify(n.ref, aliases).kind in _SAMPLE_KINDS):
+                    place = n.ref.indices.index(m)
+                    if n.ref.indices[1 - place] not in (m, "n"):
+                        places.add(place)
+            for n in A.walk(s.body):
+                if isinstance(n, A.Kronecker) and any(
+                        (n.first, n.second)[p] == m for p in places):
+                    found[id(n)] = n
+    if not found:
+        return claim
+
+    def as_error_term(node):
+        if isinstance(node, A.Kronecker) and found.get(id(node)) is node:
+            return A.Sym(A.SymbolRef("delta", indices=(node.first, node.second)), node.pos)
+        return None
+    return dataclasses.replace(claim, sides=tuple(_map(s, as_error_term) for s in claim.sides))
 
 
 _LAYOUT_TEXT = {"column": "z = W a + b, vectors are columns", "row": "z = a W + b, symbp's layout"}
@@ -477,15 +527,25 @@ def _samples_note(claim, d, layout, layers, depth, den, aliases, functions, res,
                   has_digits, free, summed, seed) -> str:
     """What a correct verdict was checked for: a batch, or one sample. A matrix formula that
     writes no batch (lower-case vectors, as per-sample textbook formulas do) is checked over a
-    batch as well, and the note says whether it also holds there."""
+    batch as well, and the note says whether it also holds there. That check is the cheap one
+    of a candidate repair (``quick``: the distinct-width instance, one point, numeric); only
+    when it decides nothing (no real value at its point) is it repeated at every point and
+    size, and when that decides nothing either the note says nothing about a batch."""
     if res["n"] > 1:
         return f"; checked over a batch of N = {res['n']} samples"
     if not matrices:
         return "; checked for one sample (N = 1): an element formula of one sample"
-    over = _run_layout(claim, d, layout, layers, depth, den, aliases, functions, True, has_digits,
-                       free, summed, random.Random(seed), seed, numeric_only=True)
+    over = None
+    for quick in (True, False):
+        over = _run_layout(claim, d, layout, layers, depth, den, aliases, functions, True,
+                           has_digits, free, summed, random.Random(seed), seed,
+                           numeric_only=True, quick=quick)
+        if over["status"] in ("correct", "wrong", "shape"):
+            break
     if over["status"] == "correct":
         return f"; checked for one sample (N = 1) and over a batch of N = {over['n']} samples"
+    if over["status"] not in ("wrong", "shape"):
+        return "; checked for one sample (N = 1)"
     mean = d.spec.loss.reduction == "mean"
     return ("; checked for one sample (N = 1), as a per-sample formula: it does not hold over a "
             "batch of samples" + (
@@ -512,9 +572,7 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, batch,
     for sizes in trials:
         n = batch_size(sizes) if batch else 1
         inst = instance_of(d, sizes, n)
-        points = points_of(inst, seed)
-        if quick:
-            points = points[:1]
+        points = points_of(inst, seed, 1) if quick else points_of(inst, seed)
         for l in layers:
             context = layer_value(den.layer, l, depth) if den is not None else None
             if context is None:
@@ -535,7 +593,7 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, batch,
                 out = _compare_sides(claim, r, inst, points, functions, symbolic_done is None)
                 if out["status"] != "correct":
                     out.update(sizes=sizes, l=l, combo=dict(zip(free, combo)), inst=inst,
-                               layout=layout)
+                               layout=layout, points=points)
                     return out
                 if symbolic_done is None:
                     symbolic_done = out["symbolic"]
@@ -690,6 +748,13 @@ def _delta_lhs(claim, aliases):
     except Unresolvable:
         return None
     return meaning if meaning.kind == "delta" else None
+
+
+def _constant_factor_of(res):
+    """The constant ratio claim/derived value of a wrong result at its sample points, or None."""
+    from .diagnose import numeric_ratio
+
+    return numeric_ratio(res.get("reference"), res.get("claim"), res.get("points"))[1]
 
 
 def _shape(v):
