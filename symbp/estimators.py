@@ -105,6 +105,11 @@ class _MLP(BaseEstimator):
         self._hidden()
         for arg, key in TRAIN_ARGS.items():
             value = getattr(self, arg)
+            if arg == "momentum":  # scikit-learn's interval, [0, 1] (a spec's [train]: [0, 1))
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                        or not 0 <= value <= 1:
+                    raise ValueError(f"momentum: expected a number in [0, 1], got {value!r}")
+                continue
             table = {key: value.item() if isinstance(value, np.generic) else value}
             if key in HYPER_KEYS:
                 table["optimizer"] = HYPER_KEYS[key][0]

@@ -494,3 +494,15 @@ def test_delimiter_check_is_shared():
 
     assert is_delimiter(";") and is_delimiter("\t")
     assert not any(is_delimiter(d) for d in ("", "ab", "\"", "\n", 1))
+
+
+@pytest.mark.parametrize("head", ["0,1,2\n", ",0,1\n"])
+def test_pandas_names_of_unnamed_columns_are_a_header(tmp_path, head):
+    # DataFrame(X).to_csv(index=False) writes 0,1,2 and to_csv() ,0,1 (an index column first):
+    # names, not a first sample
+    rows = "1,2,3\n4,5,6\n7,8,9\n"
+    if head.startswith(","):
+        rows = "".join(f"{i},{line}\n" for i, line in enumerate(("1,3", "4,6", "7,9")))
+    write(tmp_path, "p.csv", head + rows)
+    ds = load_data({"source": "csv", "path": "p.csv", "task": "regression"}, tmp_path, 2, 1)
+    assert len(ds.X_train) + len(ds.X_val) + len(ds.X_test) == 3

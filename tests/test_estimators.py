@@ -89,6 +89,15 @@ def test_bad_hyper_parameters_are_a_value_error_at_the_start_of_fit(cls, params,
     assert not hasattr(est, "coefs_")
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_momentum_takes_scikit_learns_closed_interval(solver):
+    # scikit-learn accepts momentum in [0, 1] whatever the solver; so must the estimators
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 1, 0, 1]
+    clf = MLPClassifier(hidden_layer_sizes=(2,), solver=solver, momentum=1.0, max_iter=2,
+                        random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (4,)
+
+
 def test_regressor_fitted_on_a_column_vector_predicts_1d_as_scikit_learn():
     from sklearn.exceptions import DataConversionWarning
 

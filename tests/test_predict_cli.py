@@ -123,8 +123,12 @@ def test_predict_matches_input_columns_by_their_header_names(trained_one_sided, 
     assert rc == 0 and swapped == lines
     rc, positional, _ = predict(trained_one_sided, capsys, "1,0\n0,1\n")  # no header: in order
     assert rc == 0 and positional == lines
-    rc, _, err = predict(trained_one_sided, capsys, "a,b\n1,0\n")
-    assert rc == 2 and "missing 'x1', 'x2'; unknown 'a', 'b'" in err and "Traceback" not in err
+    rc, _, err = predict(trained_one_sided, capsys, "x1,b\n1,0\n")  # one name shared: by name
+    assert rc == 2 and "missing 'x2'; unknown 'b'" in err and "Traceback" not in err
+    # no name shared (a model trained on a bundled set's names): in order, with a warning
+    rc, renamed, err = predict(trained_one_sided, capsys, "a,b\n1,0\n0,1\n")
+    assert rc == 0 and renamed == lines
+    assert "warning: " in err and "none of the column names is a training feature's" in err
 
 
 @pytest.mark.parametrize("delimiter", ["ab", ""])

@@ -109,11 +109,22 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
     """Whether the first line names the columns: some cell of it is text (not a number, not
     empty) above a number in the second line; with no second line of the same width, some cell
     is text. A first line of numbers (and text only in text columns, such as class labels) is
-    data."""
+    data, except pandas' names of unnamed columns, 0, 1, 2, ..."""
+    if _default_column_names(first):
+        return True
     text = [bool(c.strip()) and not _is_number(c) for c in first]
     if second is None or len(second) != len(first):
         return any(text)
     return any(t and _is_number(b) for t, b in zip(text, second))
+
+
+def _default_column_names(first: list[str]) -> bool:
+    """``0,1,2,...`` (after an empty index cell, ``,0,1,...``): the header pandas writes for
+    unnamed columns (``DataFrame(X).to_csv()``), not a row of data."""
+    cells = [c.strip() for c in first]
+    if len(cells) > 1 and cells[0] == "":
+        cells = cells[1:]
+    return len(cells) > 1 and cells == [str(i) for i in range(len(cells))]
 
 
 def _is_number(cell: str) -> bool:
@@ -176,9 +187,10 @@ def load_csv_features(path: str | Path, n_inputs: int, *, header: bool | None = 
                       names: Sequence[str] = ()) -> np.ndarray:
     """Read inputs for prediction: a CSV of ``n_inputs`` numeric columns.
 
-    Columns are matched by name when the file has a header and ``names`` (the training
-    features, in the model's input order) are given: they may come in any order, and a missing
-    feature or an unknown column is an error. Otherwise they are taken in the file's order.
+    Columns are matched by name when the file has a header that names some of ``names`` (the
+    training features, in the model's input order): they may come in any order, and a missing
+    feature or an unknown column is an error. Otherwise they are taken in the file's order (with
+    a :class:`~symbp.errors.SymbpWarning` when both sides have names but share none).
 
     Args:
         path: the CSV file.
@@ -199,8 +211,18 @@ def load_csv_features(path: str | Path, n_inputs: int, *, header: bool | None = 
     path = Path(path)
     head_line, header_names, data, width = _header_and_data(path, delimiter, header)
     if header_names and names:
-        cols = _columns_by_name(path, head_line, header_names, list(names), ignore)
-        return _parse_matrix(path, data, cols, header_names)
+        if {h.strip() for h in header_names} & set(names):
+            cols = _columns_by_name(path, head_line, header_names, list(names), ignore)
+            return _parse_matrix(path, data, cols, header_names)
+        # no name in common: names the user never wrote (a bundled data set's), or their own
+        # for the same columns; positions are all there is to go by, and the user is told
+        import warnings
+
+        from ..errors import SymbpWarning
+
+        warnings.warn(f"{path}, line {head_line}: none of the column names is a training "
+                      f"feature's ({', '.join(names)}), so the columns are taken in order",
+                      SymbpWarning, stacklevel=2)
     drop = set()
     if isinstance(ignore, str) and header_names and \
             ignore in [h.strip() for h in header_names]:
