@@ -220,8 +220,9 @@ def load_csv_features(path: str | Path, n_inputs: int, *, header: bool | None = 
 
         from ..errors import SymbpWarning
 
+        shown = ", ".join(names[:4]) + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
         warnings.warn(f"{path}, line {head_line}: none of the column names is a training "
-                      f"feature's ({', '.join(names)}), so the columns are taken in order",
+                      f"feature's ({shown}), so the columns are taken in order",
                       SymbpWarning, stacklevel=2)
     drop = set()
     if isinstance(ignore, str) and header_names and \
