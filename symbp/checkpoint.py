@@ -235,16 +235,20 @@ def check_fits(data: dict, spec, params: list[str], sizes, path) -> dict[str, np
         key = f"param/{name}"
         if key not in data:
             raise CheckpointError(f"{path}: the parameter {name} ({key}) is missing")
-        a = data[key]
         layer = int(name[1:])
         shape = (sizes[layer - 1], sizes[layer]) if name[0] == "W" else (sizes[layer],)
-        if a.shape != shape or a.dtype.kind != "f":
-            raise CheckpointError(f"{path}: {key} has shape {a.shape} and dtype {a.dtype}; "
-                                  f"expected a float array of shape {shape}")
-        if not np.all(np.isfinite(a)):
-            raise CheckpointError(f"{path}: {key} contains NaN or infinite values")
-        out[name] = a
+        out[name] = _finite_floats(path, key, data[key], shape)
     return out
+
+
+def _finite_floats(path, key: str, a: np.ndarray, shape: tuple, why: str = "") -> np.ndarray:
+    """``a`` (the file's ``key``) if it is a finite float array of ``shape``, else an error."""
+    if a.shape != shape or a.dtype.kind != "f":
+        raise CheckpointError(f"{path}: {key} has shape {a.shape} and dtype {a.dtype}; "
+                              f"expected a float array of shape {shape}{why}")
+    if not np.all(np.isfinite(a)):
+        raise CheckpointError(f"{path}: {key} contains NaN or infinite values")
+    return a
 
 
 _RULE = ("A file fits a spec whose sizes, activations, loss kind and task are the same; the "
@@ -385,13 +389,8 @@ def load_checkpoint(folder, spec, params: list[str], state_names: list[str], siz
         if key not in data:
             raise CheckpointError(f"{path}: the optimizer state {key} is missing (was the "
                                   f"checkpoint written with another optimizer?)")
-        a, shape = data[key], p[name.split("_", 1)[1]].shape
-        if a.shape != shape or a.dtype.kind != "f":
-            raise CheckpointError(f"{path}: {key} has shape {a.shape} and dtype {a.dtype}; "
-                                  f"expected a float array of shape {shape}, as its parameter")
-        if not np.all(np.isfinite(a)):
-            raise CheckpointError(f"{path}: {key} contains NaN or infinite values")
-        state[name] = a
+        state[name] = _finite_floats(path, key, data[key], p[name.split("_", 1)[1]].shape,
+                                     ", as its parameter")
     for key, want in config.items():
         got = data.get(f"config/{key}")
         if got is not None and got.ndim != 0:

@@ -8,16 +8,12 @@ from symbp.claims import Resolver, parse_claim, to_sympy
 from symbp.verify import verify_claim
 from symbp.verify import model
 
+try:
+    from .verify_specs import SM
+except ImportError:
+    from verify_specs import SM
+
 S0 = "seed000_sigmoid_mse"
-SM = """
-name = "sm"
-[model]
-inputs = 3
-layers = [ { units = 4, activation = "tanh" }, { units = 3, activation = "softmax" } ]
-[loss]
-kind = "cross_entropy"
-reduction = "sum"
-"""
 DZ2 = r"\frac{\partial L}{\partial z_j^{(2)}} = "
 ROWS = "each row of y sums to 1"
 

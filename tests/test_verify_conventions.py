@@ -6,25 +6,14 @@ import pytest
 
 from symbp.verify import verify_claim
 
+try:
+    from .verify_specs import NET, ONE_LAYER, SM
+except ImportError:
+    from verify_specs import NET, ONE_LAYER, SM
+
 S0 = "seed000_sigmoid_mse"      # loss: mean over the batch
 S3 = "seed003_linear_regression"  # loss: mean((y - yhat)^2)
-NET = """
-[model]
-inputs = 3
-layers = [ { units = 4, activation = "sigmoid" }, { units = 2, activation = "sigmoid" } ]
-[loss]
-kind = "mse"
-scale = 0.5
-reduction = "sum"
-"""
-SM = """
-[model]
-inputs = 3
-layers = [ { units = 4, activation = "tanh" }, { units = 3, activation = "softmax" } ]
-[loss]
-kind = "cross_entropy"
-reduction = "sum"
-"""
+
 
 # --- the batch --------------------------------------------------------------------------------
 
@@ -92,25 +81,14 @@ def test_softmax_jacobian_with_the_kronecker_delta():
     assert v.verdict == "correct", v.reason
 
 
-ONE = """
-[model]
-inputs = 3
-layers = [ { units = 2, activation = "sigmoid" } ]
-[loss]
-kind = "mse"
-scale = 0.5
-reduction = "sum"
-"""
-
-
 @pytest.mark.parametrize("claim,spec", [
     # \delta_{nj}, \delta_{nk}: the error term of sample n, never a Kronecker delta
-    (r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{ni} \delta_{nj}", ONE),
-    (r"\frac{\partial L}{\partial b_{j}} = \sum_n \delta_{nj}", ONE),
-    (r"dL/dw[i, j] = sum_n x[n, i] delta[n, j]", ONE),
+    (r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{ni} \delta_{nj}", ONE_LAYER),
+    (r"\frac{\partial L}{\partial b_{j}} = \sum_n \delta_{nj}", ONE_LAYER),
+    (r"dL/dw[i, j] = sum_n x[n, i] delta[n, j]", ONE_LAYER),
     (r"\frac{\partial L}{\partial w^{(2)}_{jk}} = \sum_n a^{(1)}_{nj} \delta_{nk}", NET),
     # another letter for the sample, summed beside a (sample, unit) element in the same place
-    (r"\frac{\partial L}{\partial w_{ij}} = \sum_m x_{mi} \delta_{mj}", ONE),
+    (r"\frac{\partial L}{\partial w_{ij}} = \sum_m x_{mi} \delta_{mj}", ONE_LAYER),
 ])
 def test_a_delta_with_the_sample_index_is_an_error_term(claim, spec):
     v = verify_claim(claim, spec)
@@ -118,7 +96,7 @@ def test_a_delta_with_the_sample_index_is_an_error_term(claim, spec):
 
 
 def test_an_error_term_delta_that_is_wrong_is_still_wrong():
-    v = verify_claim(r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{nj} \delta_{ni}", ONE)
+    v = verify_claim(r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{nj} \delta_{ni}", ONE_LAYER)
     assert v.verdict == "wrong", v.reason
 
 

@@ -8,15 +8,10 @@ import sympy as sp
 from symbp.verify import diagnose, model, spec_check, verify_claim
 from symbp.verify.model import Comparison
 
-ONE = """
-[model]
-inputs = 3
-layers = [ { units = 2, activation = "sigmoid" } ]
-[loss]
-kind = "mse"
-scale = 0.5
-reduction = "sum"
-"""
+try:
+    from .verify_specs import ONE_LAYER
+except ImportError:
+    from verify_specs import ONE_LAYER
 
 
 def _no_symbolic_ratio(*args, **kwargs):
@@ -25,7 +20,7 @@ def _no_symbolic_ratio(*args, **kwargs):
 
 def test_constant_factor_over_a_batch_is_found_at_the_sample_points(monkeypatch):
     monkeypatch.setattr(diagnose, "_symbolic_ratio", _no_symbolic_ratio)
-    v = verify_claim(r"\frac{\partial L}{\partial w_{ij}} = 2 \sum_n x_{ni} \delta_{nj}", ONE)
+    v = verify_claim(r"\frac{\partial L}{\partial w_{ij}} = 2 \sum_n x_{ni} \delta_{nj}", ONE_LAYER)
     assert v.verdict == "wrong", v.reason
     assert v.diagnosis == ["factor_2"], (v.diagnosis, v.reason)
     assert "a batch of N = " in v.reason

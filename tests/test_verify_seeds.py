@@ -7,18 +7,14 @@ import pytest
 
 from symbp.verify import verify_claim
 
+try:
+    from .verify_specs import ONE_LAYER
+except ImportError:
+    from verify_specs import ONE_LAYER
+
 DATA = tomllib.loads((Path(__file__).parent / "data" / "seed_claims.toml").read_text())["claim"]
 
-#: The setting of the "hand" claims: the spec the seed states them in.
-ONE_LAYER = """
-[model]
-inputs = 3
-layers = [ { units = 2, activation = "sigmoid" } ]
-[loss]
-kind = "mse"
-scale = 0.5
-reduction = "sum"
-"""
+#: The settings of the "hand" claims: the specs the seed states them in.
 SCALAR = ONE_LAYER.replace("inputs = 3", "inputs = 1").replace("units = 2", "units = 1")
 HAND_SPECS = {"s001-l137": ONE_LAYER, "s001-l237": SCALAR}
 NOTATION = {"delta_output": r"\frac{\partial L}{\partial \hat{y}}"}

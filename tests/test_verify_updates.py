@@ -6,15 +6,10 @@ import pytest
 from symbp.claims import parse_claim
 from symbp.verify import verify_claim
 
-NET = """
-[model]
-inputs = 3
-layers = [ { units = 4, activation = "sigmoid" }, { units = 2, activation = "sigmoid" } ]
-[loss]
-kind = "mse"
-scale = 0.5
-reduction = "sum"
-"""
+try:
+    from .verify_specs import NET
+except ImportError:
+    from verify_specs import NET
 
 
 @pytest.mark.parametrize("claim,step", [

@@ -1,0 +1,34 @@
+"""Small networks the verifier's tests state their claims for (TOML text)."""
+
+#: One sigmoid layer, 3 -> 2, 1/2 MSE summed: the seeds' one-layer setting.
+ONE_LAYER = """
+[model]
+inputs = 3
+layers = [ { units = 2, activation = "sigmoid" } ]
+[loss]
+kind = "mse"
+scale = 0.5
+reduction = "sum"
+"""
+
+#: Two sigmoid layers, 3 -> 4 -> 2, 1/2 MSE summed.
+NET = """
+[model]
+inputs = 3
+layers = [ { units = 4, activation = "sigmoid" }, { units = 2, activation = "sigmoid" } ]
+[loss]
+kind = "mse"
+scale = 0.5
+reduction = "sum"
+"""
+
+#: tanh then softmax with cross-entropy (fused), 3 -> 4 -> 3, summed.
+SM = """
+name = "sm"
+[model]
+inputs = 3
+layers = [ { units = 4, activation = "tanh" }, { units = 3, activation = "softmax" } ]
+[loss]
+kind = "cross_entropy"
+reduction = "sum"
+"""
