@@ -344,8 +344,13 @@ def fastest_peer(results: list[Result], config: str, dtype: str) -> float | None
 
 
 def format_table(results: list[Result]) -> str:
-    """The table: config, dtype, implementation, us/step, ratio to the fastest peer."""
+    """The table: config, dtype, implementation, us/step, ratio to the fastest peer; with
+    several rounds (``extra["rounds"]``, train_step.py ``--rounds``) us/step is their median
+    and a last column gives their range."""
+    spread = any(len(r.extra.get("rounds", ())) > 1 for r in results)
     head = f"{'config':<7}{'dtype':<9}{'implementation':<28}{'us/step':>13}{'ratio':>9}"
+    if spread:
+        head += f"{'rounds: min-max us':>24}"
     lines = [head, "-" * len(head)]
     prev = None
     for r in results:
@@ -358,5 +363,9 @@ def format_table(results: list[Result]) -> str:
             continue
         best = fastest_peer(results, r.config, r.dtype)
         ratio = f"{r.seconds / best:9.2f}" if best else f"{'-':>9}"
-        lines.append(f"{r.config:<7}{r.dtype:<9}{r.name:<28}{r.seconds * 1e6:13.1f}{ratio}")
+        line = f"{r.config:<7}{r.dtype:<9}{r.name:<28}{r.seconds * 1e6:13.1f}{ratio}"
+        times = [t for t in r.extra.get("rounds", ()) if t is not None]
+        if spread and len(times) > 1:
+            line += f"{f'{min(times) * 1e6:.1f}-{max(times) * 1e6:.1f}':>24}"
+        lines.append(line)
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/train_step.py [--configs i,ii,iii,iv] [--dtype float64|float32|both]
-                                    [--repeats N] [--quick] [--target-accuracy 0.96]
+                                    [--repeats N] [--rounds R] [--quick] [--target-accuracy 0.96]
                                     [--no-digits] [--no-startup] [--no-derive]
                                     [--impls NAME,...] [--threads N]
                                     [--no-isolate] [--json PATH]
@@ -96,6 +96,11 @@ def _parse_args(argv=None):
     ap.add_argument("--block", type=float, default=None,
                     help="seconds per timed block (default 0.1, --quick 0.02)")
     ap.add_argument("--quick", action="store_true", help="fewer, shorter timing blocks")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every worker this many times, each round in a rotated order, and "
+                         "report each row's median over the rounds with its range (default "
+                         "%(default)s; a shared machine's speed drifts for minutes at a time, "
+                         "and rounds keep a slow spell from landing on one implementation)")
     ap.add_argument("--impls", default=None, help="comma-separated implementation names")
     ap.add_argument("--target-accuracy", type=float, default=0.96,
                     help="digits test accuracy to reach (default %(default)s)")
@@ -168,7 +173,32 @@ def _run_impls(entries, cfgs, dtypes, repeats, block_s, digits_target) -> list:
     return results
 
 
-def _run_worker(entry, args, repeats, block_s) -> list:
+def merge_rounds(rounds: list[list]) -> list:
+    """One row per (config, dtype, implementation): the median time over the rounds, the
+    rounds' times in ``extra["rounds"]``; a row that failed or was skipped in any round keeps
+    that status (digits rows come from the first round only)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    merged: dict = {}
+    for rows in rounds:
+        for row in rows:
+            key = (row.config, row.dtype, row.name, row.status == "digits")
+            first = merged.setdefault(key, row)
+            if row.status == "digits" or first is row:
+                first.extra.setdefault("rounds", []).append(row.seconds)
+                continue
+            if row.status != "ok" and first.status == "ok":
+                row.extra = first.extra
+                merged[key] = first = row
+            first.extra.setdefault("rounds", []).append(row.seconds)
+    for row in merged.values():
+        times = [t for t in row.extra.get("rounds", []) if t is not None]
+        if row.status == "ok" and times:
+            row.seconds = float(np.median(times))
+    return list(merged.values())
+
+
+def _run_worker(entry, args, repeats, block_s, digits: bool = True) -> list:
     """Run one implementation in a fresh interpreter; its results come back as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "results.json")
@@ -176,7 +206,7 @@ def _run_worker(entry, args, repeats, block_s) -> list:
                "--configs", args.configs, "--dtype", args.dtype, "--repeats", str(repeats),
                "--block", str(block_s), "--target-accuracy", str(args.target_accuracy),
                "--json", out]
-        if args.no_digits:
+        if args.no_digits or not digits:
             cmd.append("--no-digits")
         proc = subprocess.run(cmd, env=_worker_env(args.threads))
         if proc.returncode not in (0, 1) or not os.path.exists(out):
@@ -215,17 +245,24 @@ def main(argv=None) -> int:
 
     gemm = _gemm() if args.no_isolate else _gemm_in_worker(args.threads)
     print("GEMM np.dot 2048x2048: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items()))
+    rounds = "" if args.no_isolate or args.rounds <= 1 else f", {args.rounds} rounds"
     print(f"timing: median of {repeats} blocks of ~{block_s * 1e3:.0f} ms, warm; "
-          f"{'all in this process' if args.no_isolate else 'one process per implementation'}")
+          f"{'all in this process' if args.no_isolate else 'one process per implementation'}"
+          f"{rounds}")
 
     if args.threads and args.no_isolate:
         print("note: --threads applies to worker processes only; ignored with --no-isolate")
     if args.no_isolate:
         results = _run_impls(entries, cfgs, dtypes, repeats, block_s, digits_target)
     else:
-        results = []
-        for entry in entries:
-            results += _run_worker(entry, args, repeats, block_s)
+        rounds = []
+        for r in range(max(1, args.rounds)):
+            k = r % len(entries) if entries else 0
+            ordered = entries[k:] + entries[:k]
+            rounds.append([row for entry in ordered
+                           for row in _run_worker(entry, args, repeats, block_s,
+                                                  digits=r == 0)])
+        results = merge_rounds(rounds)
     order = {k: i for i, k in enumerate(c.key for c in cfgs)}
     dorder = {"float64": 0, "float32": 1}
     timed = sorted((r for r in results if r.status != "digits"),

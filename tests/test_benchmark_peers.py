@@ -223,3 +223,21 @@ def test_gpu_step_rows_say_why_they_cannot_run_and_reject_unknown_names(capsys):
     for r in rows:
         timed = r.split()[-1].replace(".", "", 1).isdigit()
         assert timed or any(w in r for w in ("GPU", "CUDA", "not installed")), r
+
+
+def test_rounds_merge_to_each_rows_median_and_keep_a_failure():
+    from benchmarks.train_step import merge_rounds
+
+    def row(name, seconds, status="ok", config="i"):
+        return harness.Result(config=config, dtype="float64", name=name, peer=False,
+                              seconds=seconds, status=status)
+
+    rounds = [[row("a", 3.0), row("b", 1.0), row("d", 0.5, "digits", "digits")],
+              [row("b", 9.0), row("a", 1.0)],
+              [row("a", 2.0), row("b", None, "FAILED check")]]
+    merged = {r.name: r for r in merge_rounds(rounds)}
+    assert merged["a"].seconds == 2.0 and merged["a"].extra["rounds"] == [3.0, 1.0, 2.0]
+    assert merged["b"].status == "FAILED check"          # one failed round fails the row
+    assert merged["d"].status == "digits" and merged["d"].seconds == 0.5
+    table = harness.format_table([merged["a"]])
+    assert "1000000.0-3000000.0" in table and "2000000.0" in table
