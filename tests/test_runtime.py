@@ -394,6 +394,8 @@ def test_parallel_block_count_follows_threads_work_and_memory(monkeypatch):
     assert m.blocks(10**6) == 1
     assert m.module.workspace_size(64, True, 3) - m.module.workspace_size(64, True, 1) >= \
         2 * m._grad_bytes // m.dtype.itemsize
+    with pytest.raises(ValueError, match="nb must be at least 1, got 0"):
+        m.module.workspace_size(64, True, 0)
 
 
 def test_numba_threads_reads_the_calling_threads_count():
@@ -590,6 +592,8 @@ def test_train_epochs_checks_its_work_arrays_sizes():
         run(np.empty(need), np.empty(9, np.int64), 4)
     with pytest.raises(ValueError, match="ws is shorter than workspace_size"):
         run(np.empty(mod.workspace_size(10) - 1), mod._NO_ORDER, 10)  # one full batch
+    with pytest.raises(ValueError, match="n_rows must be at least 0, got -1"):
+        mod.workspace_size(-1)                           # not a size to allocate
     # plain Python: the view itself refuses to reach past the end
     with pytest.raises(ValueError, match="elements 8 to 18 of an array of 12"):
         mod._view_py(np.zeros(12), 8, (2, 5))

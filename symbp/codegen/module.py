@@ -214,7 +214,9 @@ class _ModuleBuilder:
         per_row = tuple(b.cols for b in bufs if b.batched)
         fixed = sum(_pad8(b.cols if b.vector else b.rows * b.cols) for b in bufs if not b.batched)
         io = (self.p.sizes[0], self.p.sizes[-1])
-        body = [Line(f"cols = {per_row} + ({io} if train else ())"),
+        body = [If("n_rows < 0", [Line("raise ValueError(f'n_rows must be at least 0, "
+                                       "got {n_rows}')")]),
+                Line(f"cols = {per_row} + ({io} if train else ())"),
                 Line(f"return sum((n_rows * c + 7) // 8 * 8 for c in cols) + {fixed}")]
         return FunctionDef("workspace_size", ("n_rows", "train=False"), body, None,
                            "Length of the flat work array ``ws`` that ``step`` (``train=False``)\n"

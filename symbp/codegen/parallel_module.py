@@ -167,6 +167,8 @@ class ParallelBuilder(_ModuleBuilder):
         body = list(f.body)
         last = body[-1].text
         body[-1] = Line(f"{last} + (nb - 1) * {self.gsize}")
+        body.insert(1, If("nb < 1", [Line("raise ValueError(f'nb must be at least 1, "
+                                          "got {nb}')")]))
         return replace(f, args=(*f.args, "nb=1"), body=body,
                        doc=f.doc + "\n``nb`` row blocks: the other blocks' gradients follow.")
 
