@@ -157,6 +157,28 @@ def test_sklearn_missing_says_how_to_install(monkeypatch):
         load_data({"source": "iris"}, Path("."), 4, 3)
 
 
+def test_digits_read_without_importing_sklearn_equal_load_digits():
+    from sklearn.datasets import load_digits
+
+    from symbp.data import sources
+
+    X, y, names = sources._digits_file()
+    ref = load_digits()
+    assert np.array_equal(X, ref.data) and np.array_equal(y, ref.target)
+    assert y.dtype == ref.target.dtype and names == list(ref.feature_names)
+
+
+def test_digits_fall_back_to_load_digits_where_the_file_is_not_found(monkeypatch):
+    import importlib.util
+
+    from symbp.data import sources
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert sources._digits_file() is None
+    X, y, names = sources._sklearn("digits")        # through sklearn.datasets.load_digits
+    assert X.shape == (1797, 64) and sorted(set(y.tolist())) == list(range(10))
+
+
 # --- split and standardisation ------------------------------------------------------------------
 
 def test_split_is_deterministic_disjoint_and_covering():

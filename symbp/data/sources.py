@@ -31,6 +31,10 @@ def seed_data(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sklearn(name: str):
+    if name == "digits":
+        found = _digits_file()
+        if found is not None:
+            return found
     try:
         import sklearn.datasets as skd
     except ImportError:
@@ -39,6 +43,31 @@ def _sklearn(name: str):
                         f"install scikit-learn), or use source = \"csv\"") from None
     bunch = getattr(skd, f"load_{name}")()
     return np.asarray(bunch.data, dtype=np.float64), bunch.target, list(bunch.feature_names)
+
+
+def _digits_file():
+    """scikit-learn's digits, read from the file its ``load_digits`` reads (as it reads it),
+    without importing scikit-learn: that import is 0.8 s of a 3 s ``symbp train digits_softmax``
+    or ``symbp demo``. None where the file is not where scikit-learn keeps it or not as
+    expected, and the caller goes through ``load_digits`` (tests/test_data.py checks the two
+    agree)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("sklearn")  # finds the package, does not import it
+    except (ImportError, ValueError, AttributeError):  # e.g. sys.modules["sklearn"] = None
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        data = np.loadtxt(path, delimiter=",")
+    except (OSError, ValueError, EOFError):
+        return None
+    if data.shape != (1797, 65):
+        return None
+    names = [f"pixel_{row}_{col}" for row in range(8) for col in range(8)]
+    return data[:, :-1], data[:, -1].astype(int), names
 
 
 def _npz(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
