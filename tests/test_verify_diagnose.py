@@ -9,9 +9,9 @@ from symbp.verify import diagnose, model, spec_check, verify_claim
 from symbp.verify.model import Comparison
 
 try:
-    from .verify_specs import ONE_LAYER
+    from .verify_specs import DECAY, ONE_LAYER
 except ImportError:
-    from verify_specs import ONE_LAYER
+    from verify_specs import DECAY, ONE_LAYER
 
 
 def _no_symbolic_ratio(*args, **kwargs):
@@ -115,3 +115,17 @@ def test_fewer_points_are_a_prefix_of_more():
     one = spec_check._consistent_points(inst, __import__("random").Random(5), 1)
     assert spec_check.points_of(inst, 5, 1) == one
     assert spec_check.points_of(inst, 5)[:1] == one
+
+
+def test_weight_decay_missing_or_of_the_wrong_sign_is_named_and_the_fix_keeps_it():
+    """With [loss] l2, dL/dW = a^T delta + lambda W: the data term alone is wrong for want of
+    the decay term, and the suggested formula has it (it used to print the claim itself)."""
+    lhs = r"\frac{\partial L}{\partial W_2} = "
+    v = verify_claim(lhs + r"(a^{(1)})^T \delta^{(2)}", DECAY)
+    assert v.verdict == "wrong" and v.diagnosis == ["missing_weight_decay"], (v.diagnosis, v.reason)
+    assert r"\lambda W^{(2)}" in v.correct and "0.001" in v.correct
+    v = verify_claim(lhs + r"(a^{(1)})^T \delta^{(2)} - \lambda W_2", DECAY)
+    assert v.diagnosis == ["weight_decay_sign"], (v.diagnosis, v.reason)
+    assert verify_claim(lhs + r"(a^{(1)})^T \delta^{(2)} + \lambda W_2", DECAY).verdict == "correct"
+    v = verify_claim(r"\frac{\partial L}{\partial w^{(2)}_{jk}} = a^{(1)}_j \delta^{(2)}_k", DECAY)
+    assert v.diagnosis == ["missing_weight_decay"], (v.diagnosis, v.reason)

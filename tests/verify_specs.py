@@ -32,3 +32,15 @@ layers = [ { units = 4, activation = "tanh" }, { units = 3, activation = "softma
 kind = "cross_entropy"
 reduction = "sum"
 """
+
+#: ReLU then softmax with cross-entropy and L2 weight decay, 4 -> 5 -> 3, mean (CS231n's net).
+DECAY = """
+name = "decay"
+[model]
+inputs = 4
+layers = [ { units = 5, activation = "relu" }, { units = 3, activation = "softmax" } ]
+[loss]
+kind = "cross_entropy"
+reduction = "mean"
+l2 = 0.001
+"""

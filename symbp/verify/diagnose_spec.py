@@ -168,7 +168,8 @@ def _repairs(claim, aliases, functions, d):
     # element formulas (z_k, w_{kj}) have no matrix products to transpose
     elements = any(isinstance(n, A.Sym) and n.ref.indices for s in claim.sides for n in A.walk(s))
     trans_edits = [] if elements else _transpose_edits(side)
-    plans = [([de], ["function_instead_of_derivative"]) for de in _derivative_edits(side, d)] + \
+    plans = _decay_plans(claim, side, aliases, d) + \
+            [([de], ["function_instead_of_derivative"]) for de in _derivative_edits(side, d)] + \
             [([le], ["wrong_layer"]) for le in layer_edits] + \
             [([te], ["transposed"]) for te in trans_edits] + \
             [([le, te], ["wrong_layer", "transposed"]) for le in layer_edits for te in trans_edits]
@@ -186,6 +187,28 @@ def _repairs(claim, aliases, functions, d):
         if v.verdict == "correct":
             return labels, [w for w, _ in plan]
     return None
+
+
+def _decay_plans(claim, side, aliases, d):
+    """With L2 weight decay (``[loss] l2``), dL/dW = (the data term) + lambda W: the repairs
+    that add a missing decay term, or turn one of the wrong sign."""
+    l2 = d.spec.loss.l2
+    den = _den(claim, aliases)
+    if not l2 or den is None or den.kind != "W":
+        return []
+    deriv = next(s for s in claim.sides if isinstance(s, A.Deriv))
+    w = A.Sym(dataclasses.replace(deriv.wrt, transpose=False), side.pos)
+    ref = deriv.wrt
+    shown = (rf"\lambda {ref.base}" + (f"^{{({ref.layer})}}" if ref.layer is not None else "")
+             + (f"_{{{''.join(map(str, ref.indices))}}}" if ref.indices else ""))
+    plans = []
+    for k, label, words in (
+            (1, "missing_weight_decay", f"the L2 term {shown} (λ = {float(l2):g}) is missing"),
+            (2, "weight_decay_sign", f"the L2 term {shown} has the wrong sign")):
+        term = A.BinOp("mul", A.Num(repr(float(k * l2)), side.pos), w, side.pos)
+        new = A.BinOp("add", side, term, side.pos)
+        plans.append(([(words, lambda m, s=new: s if m is side else None)], [label]))
+    return plans
 
 
 def _name(ref):
@@ -221,8 +244,11 @@ def correct_formula(d, claim, den, layout, res, aliases) -> str:
             return ""
     a_prev = "x" if (not general and lv - 1 == 0) else f"a^{{({prev})}}"
     if den.kind == "W":
+        # L2 weight decay: L = mean loss + lambda/2 sum ||W||^2 adds lambda W to every dL/dW
+        l2 = d.spec.loss.l2
+        decay = rf" + \lambda W^{{({ltxt})}} \quad (\lambda = {float(l2):g})" if l2 else ""
         return (rf"\delta^{{({ltxt})}} ({a_prev})^T" if layout == "column"
-                else rf"({a_prev})^T \delta^{{({ltxt})}}")
+                else rf"({a_prev})^T \delta^{{({ltxt})}}") + decay
     if den.kind == "b":
         return rf"\delta^{{({ltxt})}}" + (r" \text{ (summed over the samples)}" if res.get("inst") and res["inst"].n > 1 else "")
     if den.kind in ("z", "delta"):

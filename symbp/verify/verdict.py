@@ -18,7 +18,8 @@ class Verdict:
         correct: the correct right-hand side in LaTeX, when known.
         diagnosis: labels: sign, factor_2, factor_half, factor_N, factor_inv_N, factor,
             missing_activation_derivative, function_instead_of_derivative, undefined,
-            transposed, wrong_layer, shape, other.
+            transposed, wrong_layer, missing_weight_decay, weight_decay_sign (``[loss] l2``),
+            shape, other.
         explanation: the diagnosis in words.
         layout: ``column`` (z = W a, rows of W are outputs) or ``row`` (z = a W, symbp's), when
             the claim involves matrices.
