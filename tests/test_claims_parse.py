@@ -486,3 +486,15 @@ def test_seed_update_rule_is_gradient_descent(entry):
     (d,) = derivs
     assert d.variables == (DefaultResolver().symbol(claim.update_target),)
     assert step.xreplace({d: 1, S("alpha"): 1}) == -1
+
+
+@pytest.mark.parametrize("text,indices", [
+    (r"w_{j\ell}", ("j", "ell")),        # Wikipedia's notation: two indices, not "jell"
+    (r"w_{\ell j}", ("ell", "j")),
+    (r"y_{n1}", ("n", "1")),             # sample n, unit 1
+    (r"w_{jk}", ("j", "k")),
+    (r"x_{n,i}", ("n", "i")),
+])
+def test_subscript_letters_commands_and_digits_are_separate_indices(text, indices):
+    node = parse_expression(text)
+    assert node.ref.indices == indices

@@ -122,6 +122,20 @@ TABLE = [
     (r"\delta_1 = (\delta_2 W_2^T) \odot \sigma(z_1)", S0, "wrong",
      "function_instead_of_derivative"),
     (r"\delta_1 = (\delta_2 W_2^T) \odot a_1", RELU, "wrong", "function_instead_of_derivative"),
+    # a one-output network summed over its samples: y_n, \hat{y}_n index the samples
+    (r"\frac{\partial J}{\partial b_2} = \frac{1}{N} \sum_n (\hat{y}_n - y_n) \hat{y}_n (1 - \hat{y}_n)",
+     S0, "correct", None),
+    (r"\frac{\partial J}{\partial b_2} = \sum_n (\hat{y}_n - y_n) \hat{y}_n (1 - \hat{y}_n)",
+     S0, "wrong", "factor_N"),
+    (r"\frac{\partial J}{\partial b_2} = \frac{1}{N} \sum_{n} (\hat{y}_{n1} - y_{n1}) \hat{y}_{n1} (1 - \hat{y}_{n1})",
+     S0, "correct", None),
+    (r"\frac{\partial L}{\partial w_j} = \sum_n x_{nj} (\sigma(z_n) - y_n)", LOGREG, "correct", None),
+    (r"\frac{\partial L}{\partial w_j} = \sum_n x_{nj} (y_n - \sigma(z_n))", LOGREG, "wrong", "sign"),
+    # Wikipedia's w_{j\ell}: two indices
+    (r"\delta^{(1)}_j = \left(\sum_\ell w^{(2)}_{j\ell} \delta^{(2)}_\ell\right) o^{(1)}_j (1 - o^{(1)}_j)",
+     S0, "correct", None),
+    (r"\delta^{(1)}_j = \sum_\ell w^{(2)}_{j\ell} \delta^{(2)}_\ell",
+     S0, "wrong", "missing_activation_derivative"),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

@@ -308,14 +308,20 @@ class _Parser(PrimaryMixin):
         tok = self.peek()
         if tok.kind == "op" and tok.text == "{":
             self.take()
-            labels, current = [], ""
+            labels, current, last = [], "", ""
             while not self.is_op("}"):
+                if current == "":
+                    last = ""
                 t = self.take()
                 if t.kind == "end":
                     raise self.error(t, "unfinished subscript", "'}'")
                 if t.kind == "op" and t.text == ",":
                     labels.append(current)
                     current = ""
+                elif current and t.kind in ("name", "cmd") and (
+                        t.text in INDEX_COMMANDS or last in INDEX_COMMANDS):
+                    labels.append(current)  # _{j\ell}: two indices, j and ell
+                    current = t.text
                 elif t.kind in ("name", "num", "cmd") or (
                         t.kind == "op" and t.text in ("+", "-")):
                     current += t.text
@@ -324,6 +330,7 @@ class _Parser(PrimaryMixin):
                 else:
                     raise self.error(t, f"unexpected {self.found(t)} in a subscript",
                                      "index names or numbers")
+                last = t.text if t.kind == "cmd" else ""
             self.take()
             labels.append(current)
             if any(not lab for lab in labels):
@@ -384,12 +391,16 @@ class _Parser(PrimaryMixin):
             return _replace(ref, layer=layer_value(labels[0]))
         indices: list[str] = []
         for lab in labels:
-            if len(labels) == 1 and 2 <= len(lab) <= 3 and (
-                    set(lab) <= INDEX_LETTERS or lab.isdigit()):
-                indices.extend(lab)  # _{ji} -> (j, i); _{41} -> (4, 1)
+            if len(labels) == 1 and 2 <= len(lab) <= 3 and all(
+                    c in INDEX_LETTERS or c.isdigit() for c in lab):
+                indices.extend(lab)  # _{ji} -> (j, i); _{41} -> (4, 1); _{n1} -> (n, 1)
             else:
                 indices.append(lab)
         return _replace(ref, indices=ref.indices + tuple(indices))
+
+#: Commands that name an index in a subscript, so ``_{j\\ell}`` is two indices (Wikipedia's
+#: ``w_{j\\ell}``), not one called ``jell``.
+INDEX_COMMANDS = frozenset({"ell", "alpha", "beta", "gamma", "kappa", "mu", "nu", "tau"})
 
 #: The sample index of a batch (``x_{ni}``, ``\\sum_n``): never an index of a Kronecker delta.
 SAMPLE_INDEX = "n"

@@ -117,9 +117,13 @@ class SpecResolver(Resolver):
         mat = sp.Matrix(arr.reshape(1, -1)) if arr.ndim == 1 else sp.Matrix(arr)
         return mat.T if self.layout == "column" else mat
 
-    def element(self, name: str, arr: np.ndarray, idx: tuple):
+    def element(self, name: str, arr: np.ndarray, idx: tuple, sample: bool = False):
+        """``arr``'s element at the 1-based ``idx``; ``sample``: the one index is the sample
+        index n of a one-unit quantity (``\\hat{y}_n`` of a network with one output)."""
         idx = tuple(int(i) - 1 for i in idx)
-        if arr.ndim == 1:
+        if sample:
+            full = (idx[0], 0)
+        elif arr.ndim == 1:
             full = idx[-1:] if len(idx) == 1 else None
         elif name.startswith(("W", "dW")):
             if len(idx) == 1 and 1 in arr.shape:  # w_j of a layer with one input or one output
@@ -159,6 +163,7 @@ class SpecResolver(Resolver):
     def _value(self, name, arr, ref):
         if not ref.indices:
             return self.whole(arr)
+        sample = sample_indexed(name, arr, ref.indices)
         idx = []
         for letter in ref.indices:
             if letter.isdigit():
@@ -168,10 +173,10 @@ class SpecResolver(Resolver):
             else:
                 idx.append(None)
         if any(i is None for i in idx):  # a summation index: an element filled in after the sum
-            return sp.IndexedBase(f"{name}|{self.layout}")[tuple(
+            return sp.IndexedBase(f"{name}|{self.layout}|{'n' if sample else ''}")[tuple(
                 sp.Symbol(x, integer=True) if i is None else sp.Integer(i)
                 for x, i in zip(ref.indices, idx))]
-        return self.element(name, arr, tuple(idx))
+        return self.element(name, arr, tuple(idx), sample)
 
     def index(self, name):
         return sp.Symbol(name, integer=True)
@@ -602,6 +607,14 @@ def _run_layout(claim, d, layout, layers, depth, den, aliases, functions, batch,
             "n": n}
 
 
+def sample_indexed(name: str, arr: np.ndarray, indices) -> bool:
+    """Whether a quantity's one index is the sample index: the letter n on a (samples x units)
+    array of one unit (``\\hat{y}_n``, ``y_n``, ``z^{(2)}_n`` of a network with one output),
+    as ``\\frac{1}{N} \\sum_n (\\hat{y}_n - y_n)`` writes it."""
+    return (len(indices) == 1 and indices[0] == "n" and arr.ndim == 2 and arr.shape[1] == 1
+            and not name.startswith(("W", "dW")))
+
+
 def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
     ranges = {}
     for ref in _refs(claim):
@@ -619,6 +632,8 @@ def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
                 dims = [max(arr.shape)]
             else:
                 dims = list(arr.shape) if probe.layout == "row" else list(arr.shape[::-1])
+        elif sample_indexed(name, arr, ref.indices):
+            dims = [arr.shape[0]]
         else:
             dims = [arr.shape[1]] if len(ref.indices) == 1 else (
                 list(arr.shape) if probe.layout == "row" else list(arr.shape[::-1]))
@@ -653,11 +668,11 @@ def _consistent_points(inst: Instance, rng: random.Random, count: int) -> list:
 def _fill(value, r: SpecResolver):
     def lookup(e):
         base = str(e.base)
-        name, _ = base.split("|")
+        name, _, sample = base.split("|")
         arr = r.inst.arrays[name]
         if not all(i.is_Integer for i in e.indices):
             raise Unresolvable("an index of the formula is neither summed nor on the left side")
-        return r.element(name, arr, tuple(int(i) for i in e.indices))
+        return r.element(name, arr, tuple(int(i) for i in e.indices), sample == "n")
 
     if isinstance(value, sp.MatrixBase):
         return value.applyfunc(lambda x: _fill(x, r))
