@@ -147,3 +147,49 @@ def test_a_folder_named_like_a_document_is_named_as_a_folder(tmp_path, capsys):
     assert "post.md: a folder; expected a Markdown document" in capsys.readouterr().err
     assert main(["verify", str(tmp_path / "gone.md"), "--spec", "seed000_sigmoid_mse"]) == 2
     assert "gone.md: no such file" in capsys.readouterr().err
+
+
+# --- the document's layout ------------------------------------------------------------------------
+
+NG = r"\frac{\partial J}{\partial W^{(2)}} = \frac{1}{m} (A^{(1)})^T (A^{(2)} - Y)"   # row layout
+NG_COLUMN = r"\frac{\partial J}{\partial W^{(2)}} = \frac{1}{m} (A^{(2)} - Y) (A^{(1)})^T"
+#: Ng's planar-data network: tanh hidden layer, sigmoid output, mean cross-entropy
+NG_SPEC = """
+[model]
+inputs = 2
+layers = [ { units = 4, activation = "tanh" }, { units = 1, activation = "sigmoid" } ]
+[loss]
+kind = "bce"
+reduction = "mean"
+"""
+
+
+def test_a_pinned_layout_refuses_a_formula_that_holds_only_in_the_other():
+    """Either layout by default; pinned, the row-layout product is a transposed formula in
+    Ng's column layout (it used to pass as correct in any document)."""
+    from symbp.verify import verify_claim
+
+    assert verify_claim(NG, NG_SPEC).verdict == "correct"
+    v = verify_claim(NG, NG_SPEC, layout="column")
+    assert v.verdict == "wrong" and "transposed" in v.diagnosis, (v.reason, v.diagnosis)
+    assert verify_claim(NG_COLUMN, NG_SPEC, layout="column").verdict == "correct"
+    # the weight-index convention too: Nielsen's w^l_{jk} is (unit of l, unit of l-1)
+    swapped = r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_j \delta^l_k"
+    assert verify_claim(swapped, "seed000_sigmoid_mse").verdict == "correct"
+    assert verify_claim(swapped, "seed000_sigmoid_mse", layout="column").verdict == "wrong"
+
+
+def test_layout_markers_switch_the_layout_within_a_document_and_a_bad_one_is_named(tmp_path):
+    from symbp.errors import SpecError
+
+    doc = "\n".join([f"$${NG}$$", "<!-- symbp: layout = column -->", f"$${NG}$$",
+                     f"$${NG_COLUMN}$$", "<!-- symbp: layout = either -->", f"$${NG}$$"])
+    got = [(v.line, v.verdict) for v in verify_document(doc, NG_SPEC)]
+    assert got == [(1, "correct"), (3, "wrong"), (4, "correct"), (6, "correct")]
+    got = [v.verdict for v in verify_document(f"$${NG}$$", NG_SPEC, layout="column")]
+    assert got == ["wrong"]
+    with pytest.raises(SpecError, match=r"post\.md, line 2: .*'colum' is not a layout"):
+        verify_document("x\n<!-- symbp: layout = colum -->\n" + RELU_DELTA, source="post.md")
+    (tmp_path / "ng.toml").write_text(NG_SPEC)
+    r = _verify_cli(str(tmp_path / "ng.toml"), "--claim", NG, "--layout", "column")
+    assert r.returncode == 1 and "transposed" in r.stdout, r.stdout + r.stderr

@@ -60,13 +60,15 @@ def _find(text: str, closer: str, start: int, stop: int) -> int:
 
 #: ``<!-- symbp: spec = NAME -->`` (a bundled spec name or a path): the setting of the formulas
 #: that follow it, up to the next such marker.
-_SPEC_MARKER = re.compile(r"<!--\s*symbp\s*:\s*spec\s*=\s*(\S+?)\s*-->")
+_MARKER = r"<!--\s*symbp\s*:\s*{key}\s*=\s*(\S+?)\s*-->"
 
 
-def extract_spec_markers(markdown_text: str) -> list[tuple[int, str]]:
-    """``(line, spec)`` for every ``<!-- symbp: spec = NAME -->`` outside code, in order."""
+def extract_spec_markers(markdown_text: str, key: str = "spec") -> list[tuple[int, str]]:
+    """``(line, value)`` for every ``<!-- symbp: spec = NAME -->`` (or another ``key``, such
+    as ``layout``) outside code, in order."""
     text = _mask_code(markdown_text)
-    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _SPEC_MARKER.finditer(text)]
+    pattern = re.compile(_MARKER.format(key=re.escape(key)))
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in pattern.finditer(text)]
 
 
 _ALIGNED = re.compile(r"\\begin\{(aligned|align\*?|gathered|gather\*?|split)\}(.*)"

@@ -29,6 +29,12 @@ def register(sub) -> None:
                    help="a formula to check, e.g. 'dL/dz2[k] = yhat[k] - y[k]' (repeatable)")
     p.add_argument("--spec", metavar="SPEC", help="the setting for a document's formulas (before "
                    "any `<!-- symbp: spec = NAME -->` line)")
+    p.add_argument("--layout", choices=("row", "column", "either"), default="either",
+                   help="the layout the formulas are written in: row (z = a W + b, samples as "
+                        "rows: symbp's, CS231n's), column (z = W a + b, samples as columns: "
+                        "Nielsen's, Ng's) or either (default: a formula that holds in one of "
+                        "them is correct, and the verdict says which); a document's "
+                        "`<!-- symbp: layout = column -->` line sets it for what follows")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--seed", type=int, default=0, help="seed of the random points and shapes")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
@@ -41,6 +47,7 @@ def run(args) -> int:
     from ..verify.report import exit_code, render_json, render_text
 
     target = args.target
+    layout = None if args.layout == "either" else args.layout
     is_doc = target.lower().endswith((".md", ".markdown", ".txt"))
     bad = False
     if is_doc:
@@ -56,17 +63,17 @@ def run(args) -> int:
             raise SymbpError(f"{target}: cannot read the document ({exc})") from None
         spec = load_spec(args.spec) if args.spec else None
         verdicts = verify_document(text, spec, seed=args.seed, source=target,
-                                   base_dir=path.parent)
-        claims = [verify_claim(c, spec, seed=args.seed) for c in args.claim]
+                                   base_dir=path.parent, layout=layout)
+        claims = [verify_claim(c, spec, seed=args.seed, layout=layout) for c in args.claim]
         bad = any(_cannot_parse(v) for v in claims)
         verdicts.extend(claims)
     else:
         spec = load_spec(target)
         if args.claim:
-            verdicts = [verify_claim(c, spec, seed=args.seed) for c in args.claim]
+            verdicts = [verify_claim(c, spec, seed=args.seed, layout=layout) for c in args.claim]
             bad = any(_cannot_parse(v) for v in verdicts)
         else:
-            verdicts = verify_spec_claims(spec, seed=args.seed)
+            verdicts = verify_spec_claims(spec, seed=args.seed, layout=layout)
             if not verdicts:
                 raise SymbpError(f"{target}: the spec has no [[claims]]; pass --claim '...'")
     if args.format == "json":

@@ -25,31 +25,45 @@ from .verdict import Verdict
 __all__ = ["Verdict", "verify_claim", "verify_document", "verify_spec_claims"]
 
 
-def verify_spec_claims(spec, seed: int = 0) -> list[Verdict]:
+def verify_spec_claims(spec, seed: int = 0, layout: str | None = None) -> list[Verdict]:
     """Check every ``[[claims]]`` entry of a spec; an entry's ``expect`` is copied into its
     verdict (``Verdict.expected``; ``Verdict.unexpected`` when they differ)."""
     out = []
     for i, entry in enumerate(spec.section("claims") or []):
-        v = verify_claim(entry["text"], spec, seed=seed)
+        v = verify_claim(entry["text"], spec, seed=seed, layout=layout)
         v.expected = entry.get("expect")
         out.append(v)
     return out
 
 
 def verify_document(markdown_text: str, spec=None, *, notation=None, seed: int = 0,
-                    source: str = "<document>", base_dir=None) -> list[Verdict]:
+                    source: str = "<document>", base_dir=None,
+                    layout: str | None = None) -> list[Verdict]:
     """Check every formula of a Markdown document; formulas stating no derivative are skipped.
 
     ``spec`` is the setting of every formula, unless a ``<!-- symbp: spec = NAME -->`` line
     (a bundled spec name, or a path relative to ``base_dir``) sets it for the formulas that
     follow, up to the next marker: one document may discuss several networks. A marker naming
     no spec raises :class:`~symbp.errors.SpecError` with its line in ``source``.
+    ``layout`` (see :func:`verify_claim`) is the document's layout, unless a
+    ``<!-- symbp: layout = row -->`` (or ``column``, or ``either``) line sets it for the
+    formulas that follow.
     """
     from pathlib import Path
 
     from ..spec import load_spec
 
     markers, loaded = extract_spec_markers(markdown_text), {}
+    layouts = extract_spec_markers(markdown_text, "layout")
+    for at, value in layouts:
+        if value not in ("row", "column", "either"):
+            raise SpecError(f"{source}, line {at}", "symbp: layout",
+                            f"{value!r} is not a layout; expected row (z = a W + b, samples as "
+                            f"rows), column (z = W a + b, samples as columns) or either")
+
+    def layout_at(line: int):
+        value = next((v for at, v in reversed(layouts) if at <= line), layout)
+        return None if value == "either" else value
 
     def setting(line: int):
         name = next((m for at, m in reversed(markers) if at <= line), None)
@@ -71,7 +85,7 @@ def verify_document(markdown_text: str, spec=None, *, notation=None, seed: int =
             out.append(Verdict(f.text, "skipped", "states no relation", line=f.line))
         else:
             out.append(verify_claim(f.text, setting(f.line), notation=notation, seed=seed,
-                                    line=f.line))
+                                    line=f.line, layout=layout_at(f.line)))
     return out
 
 

@@ -34,7 +34,7 @@ _ANNOTATION_FUNCS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigma", "softpl
 
 
 def verify_claim(text: str, spec=None, *, given=None, notation=None, functions=None,
-                 seed: int = 0, line: int | None = None) -> Verdict:
+                 seed: int = 0, line: int | None = None, layout: str | None = None) -> Verdict:
     """Check one claim.
 
     Args:
@@ -48,16 +48,22 @@ def verify_claim(text: str, spec=None, *, given=None, notation=None, functions=N
         functions: function renaming, e.g. ``{"sigma": "relu"}`` when a text writes sigma for ReLU.
         seed: seed of the random points and shapes.
         line: the document line, copied into the verdict.
+        layout: ``"row"`` (z = a W + b, samples as rows: symbp's, CS231n's) or ``"column"``
+            (z = W a + b, samples as columns: Nielsen's, Ng's): matrix formulas and two-index
+            weights are checked in that layout only. None (the default) accepts a formula
+            that holds in either, and the verdict says which.
 
     Returns:
         A :class:`Verdict`. Never raises for bad claim text (that is ``unverifiable``).
     """
-    v = _verify(text, spec, given, notation, functions, seed)
+    if layout not in (None, "row", "column"):
+        raise ValueError(f"layout is 'row', 'column' or None, not {layout!r}")
+    v = _verify(text, spec, given, notation, functions, seed, layout)
     v.line = line
     return v
 
 
-def _verify(text, spec, given, notation, functions, seed) -> Verdict:
+def _verify(text, spec, given, notation, functions, seed, layout=None) -> Verdict:
     if not isinstance(text, str):
         return Verdict(str(text)[:80], "unverifiable", "a claim is a string")
     if len(text) > MAX_CLAIM_CHARS:
@@ -93,7 +99,7 @@ def _verify(text, spec, given, notation, functions, seed) -> Verdict:
         if spec is not None:
             from .spec_check import check_in_spec
 
-            return check_in_spec(claim, spec, aliases, functions, seed)
+            return check_in_spec(claim, spec, aliases, functions, seed, layout=layout)
         return Verdict(text, "unverifiable", "this formula needs a setting (the network and the "
                        "loss): give a spec (symbp verify SPEC or --spec SPEC)")
     except Unresolvable as exc:

@@ -23,7 +23,7 @@ from .resolve import classify, layer_value
 MAX_REPAIRS = 80  # a count, not a time budget: the same claim gets the same diagnosis on any machine
 
 
-def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
+def diagnose_spec(claim, d, layout, res, aliases, functions, layers, pinned=None):
     labels, words = [], []
     if res["status"] == "wrong":
         comp = res["comp"]
@@ -48,7 +48,7 @@ def diagnose_spec(claim, d, layout, res, aliases, functions, layers):
                 labels, words = lab, w
         if labels:
             return labels, words
-    rep = _repairs(claim, aliases, functions, d)
+    rep = _repairs(claim, aliases, functions, d, pinned)
     if rep:
         return rep
     if res["status"] == "shape":
@@ -152,7 +152,7 @@ def _apply(side, edit):
     return _map(side, edit)
 
 
-def _repairs(claim, aliases, functions, d):
+def _repairs(claim, aliases, functions, d, layout=None):
     """Edits of the right-hand side that make the claim correct: (labels, words) or None.
 
     Every candidate is first compared at one random point of one instance (cheap, numeric); only
@@ -179,9 +179,10 @@ def _repairs(claim, aliases, functions, d):
             new = _apply(new, edit)
         mutated = A.Claim(claim.text, base + (new,), ("eq",))
         try:
-            if check_in_spec(mutated, d, aliases, functions, 1, quick=True).verdict != "correct":
+            if check_in_spec(mutated, d, aliases, functions, 1, quick=True,
+                             layout=layout).verdict != "correct":
                 continue
-            v = check_in_spec(mutated, d, aliases, functions, 1, numeric_only=True)
+            v = check_in_spec(mutated, d, aliases, functions, 1, numeric_only=True, layout=layout)
         except Exception:  # a repair that cannot be checked is simply not the answer
             continue
         if v.verdict == "correct":

@@ -343,8 +343,11 @@ def _letters(claim):
 
 
 def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = False,
-                  quick: bool = False) -> Verdict:
+                  quick: bool = False, layout: str | None = None) -> Verdict:
     """Check a claim in a spec's setting.
+
+    ``layout``: ``"row"`` or ``"column"`` checks matrix formulas and two-index weights in that
+    layout only (the document's own); None accepts a formula that holds in either.
 
     ``numeric_only``: compare at the random points only and do not diagnose a wrong claim (the
     check of a candidate repair). ``quick``: as numeric_only, at one point, one index choice and
@@ -370,7 +373,9 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
     _ambiguous_layers(claim, aliases, depth)
     matrices = not any(r.indices for r in refs)
     results = {}
-    for layout in (LAYOUTS if matrices or any(len(r.indices) > 1 for r in refs) else ("column",)):
+    pinned = layout
+    both = LAYOUTS if pinned is None else (pinned,)
+    for layout in (both if matrices or any(len(r.indices) > 1 for r in refs) else ("column",)):
         results[layout] = _run_layout(claim, d, layout, layers, depth, den, aliases, functions,
                                       batch, has_digits, free, summed, rng, seed, numeric_only, quick)
         if numeric_only and results[layout]["status"] == "correct":
@@ -407,7 +412,8 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
             # derived value (a factor or a sign, measured at the sample points), if any
             found.sort(key=lambda item: _constant_factor_of(item[1]) is None)
         for layout, res in found:
-            return _report(claim, d, layout, res, matrices, aliases, functions, layers, den)
+            return _report(claim, d, layout, res, matrices, aliases, functions, layers, den,
+                           pinned)
     raise Unresolvable("nothing could be compared")
 
 
@@ -776,7 +782,8 @@ def _shape(v):
     return "x".join(map(str, v.shape)) if isinstance(v, sp.MatrixBase) else "1x1 (a scalar)"
 
 
-def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) -> Verdict:
+def _report(claim, d, layout, res, matrices, aliases, functions, layers, den,
+            pinned=None) -> Verdict:
     from .diagnose_spec import diagnose_spec, correct_formula
 
     text = claim.text
@@ -794,7 +801,8 @@ def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) ->
         v.reason = "the shapes do not fit: " + res["message"] + where
         v.counterexample = {"at": {"widths": str(res["sizes"])}, "expected": _shape(res.get("reference")) if res.get("reference") is not None else "",
                             "claimed": res["message"], "side": res["side"]}
-        v.diagnosis, v.explanation = diagnose_spec(claim, d, layout, res, aliases, functions, layers)
+        v.diagnosis, v.explanation = diagnose_spec(claim, d, layout, res, aliases, functions, layers,
+                                                   pinned)
         if not v.diagnosis:
             v.diagnosis, v.explanation = ["shape"], [res["message"]]
         v.numeric = False
@@ -806,7 +814,8 @@ def _report(claim, d, layout, res, matrices, aliases, functions, layers, den) ->
     v.counterexample = {"at": fmt_point(_short_point(c.point, res)), "expected": fmt_value(c.left),
                         "claimed": fmt_value(c.right), "side": res["side"]}
     v.numeric, v.symbolic = False, c.symbolic
-    v.diagnosis, v.explanation = diagnose_spec(claim, d, layout, res, aliases, functions, layers)
+    v.diagnosis, v.explanation = diagnose_spec(claim, d, layout, res, aliases, functions, layers,
+                                               pinned)
     return v
 
 
