@@ -146,3 +146,35 @@ def test_the_layer_read_for_an_unlayered_symbol_is_stated():
 def test_the_weight_index_convention_is_stated(claim, layout, words):
     v = verify_claim(claim, NET)
     assert v.verdict == "correct" and v.layout == layout and words in v.reason, v.reason
+
+
+# --- generic activation names -----------------------------------------------------------------
+
+NG_NET = """
+[model]
+inputs = 2
+layers = [ { units = 4, activation = "tanh" }, { units = 1, activation = "sigmoid" } ]
+[loss]
+kind = "bce"
+reduction = "mean"
+"""
+
+
+@pytest.mark.parametrize("claim,verdict,label", [
+    # Ng's g^{[1]}: the activation of the layer whose z it is applied to (tanh here)
+    (r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)} \odot g'(Z^{(1)})", "correct", None),
+    (r"\frac{\partial J}{\partial z^{(1)}_j} = \sum_k W^{(2)}_{kj} \frac{\partial J}{\partial z^{(2)}_k} g'(z^{(1)}_j)",
+     "correct", None),
+    (r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)} \odot \varphi'(z^{(1)})", "correct", None),
+    (r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)} \odot g(Z^{(1)})", "wrong",
+     "function_instead_of_derivative"),
+    # applied to something that is not a layer's z: no meaning to give it
+    (r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)} \odot g'(a^{(1)})", "unverifiable", None),
+])
+def test_generic_function_letters_are_the_layers_activation(claim, verdict, label):
+    v = verify_claim(claim, NG_NET, layout="column")
+    assert v.verdict == verdict, (v.reason, v.diagnosis)
+    if label:
+        assert label in v.diagnosis
+    if verdict == "unverifiable":
+        assert "that layer's z" in v.reason

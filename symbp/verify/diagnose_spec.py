@@ -16,6 +16,7 @@ import dataclasses
 import sympy as sp
 
 from ..claims import ast as A
+from ..claims.names import GENERIC_FUNCTIONS
 from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels, numeric_ratio
 from .model import Unresolvable
 from .resolve import classify, layer_value
@@ -128,9 +129,10 @@ def _derivative_edits(side, d):
     acts = [layer.activation.name for layer in d.spec.model.layers]
     edits = []
     for n in {id(n): n for n in A.walk(side)}.values():
-        if isinstance(n, A.Call) and n.primes == 0 and len(n.args) == 1 and \
-                n.name in _CLAIM_FUNCTION.values():
-            edits.append((f"{_SHOWN[n.name]}(...) should be its derivative {_SHOWN[n.name]}'(...)",
+        if isinstance(n, A.Call) and n.primes == 0 and len(n.args) == 1 and (
+                n.name in _CLAIM_FUNCTION.values() or n.name in GENERIC_FUNCTIONS):
+            shown = _SHOWN.get(n.name, n.name)
+            edits.append((f"{shown}(...) should be its derivative {shown}'(...)",
                           lambda m, t=n: dataclasses.replace(t, primes=1) if m is t else None))
         elif isinstance(n, A.Sym) and n.ref.base in ("a", "h") and not n.ref.transpose:
             lv = n.ref.layer

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import re
 
 import numpy as np
 import sympy as sp
@@ -31,6 +32,7 @@ import sympy as sp
 from ..claims import ClaimParseError, Resolver, to_sympy
 from ..claims import ast as A
 from ..claims.convert import FUNCTIONS
+from ..claims.names import GENERIC_FUNCTIONS
 from ..expr import as_sympy
 from .instance import Instance
 from .model import Unresolvable, compare
@@ -247,6 +249,8 @@ class SpecResolver(Resolver):
         return model.canonical(model.derivative(of, wrt))
 
     def function(self, name, args, primes):
+        if name in GENERIC_FUNCTIONS and len(args) == 1:
+            return self._layer_activation(name, args[0], primes)
         if not args or not isinstance(args[0], sp.MatrixBase) or len(args) != 1:
             return None
         if name not in FUNCTIONS or FUNCTIONS[name][0] != 1:
@@ -255,6 +259,25 @@ class SpecResolver(Resolver):
         t = sp.Dummy("t", real=True)
         f = sp.diff(build(t), t, primes) if primes else build(t)
         return args[0].applyfunc(lambda v: f.xreplace({t: v}))
+
+
+    def _layer_activation(self, name, arg, primes):
+        """``g(z^{(l)})``, ``g'(z^{(l)})`` (Ng's g^{[l]}, Goodfellow's f, Wikipedia's φ): the
+        activation of layer l, or its derivative, where the argument is that layer's z."""
+        layers = {int(m.group(1)) for v in getattr(arg, "free_symbols", ())
+                  for m in [re.match(r"z(\d+)_", v.name)] if m}
+        shown = {"phi": "φ", "varphi": "φ", "psi": "ψ"}.get(name, name)
+        if len(layers) != 1:
+            raise Unresolvable(f"{shown} is read as a layer's activation only when its argument is "
+                               f"that layer's z (as {shown}'(z^{{(1)}})); write the activation "
+                               f"itself (σ, tanh, ReLU)")
+        act = self.inst.d.spec.model.layers[layers.pop() - 1].activation
+        if act.name == "softmax":
+            raise Unresolvable(f"{shown}: the softmax layer's activation is not elementwise")
+        x = next(iter(act.f.free_symbols), sp.Symbol("x"))
+        f = sp.diff(act.f, x, primes) if primes else act.f
+        return arg.applyfunc(lambda v: f.xreplace({x: v})) if isinstance(arg, sp.MatrixBase) \
+            else f.xreplace({x: arg})
 
 
 # --- the check ---------------------------------------------------------------------------------
