@@ -136,6 +136,9 @@ TABLE = [
      S0, "correct", None),
     (r"\delta^{(1)}_j = \sum_\ell w^{(2)}_{j\ell} \delta^{(2)}_\ell",
      S0, "wrong", "missing_activation_derivative"),
+    # the gradient with a general layer (Goodfellow's notation, with l)
+    (r"\nabla_{W^{(l)}} J = \delta^{(l)} (a^{(l-1)})^T", S0, "correct", None),
+    (r"\nabla_{W^{(l)}} J = \delta^{(l+1)} (a^{(l-1)})^T", S0, "wrong", "wrong_layer"),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

@@ -62,6 +62,18 @@ def layer_value(label: str) -> A.Layer:
     return int(label) if label.isdigit() else label
 
 
+_GENERAL_LAYERED = re.compile(r"^([A-Za-z]+?)([lL](?:[+-]\d+)?)$")
+
+
+def nabla_ref(label: str) -> SymbolRef:
+    """The variable of ``\\nabla_{...}``: as :func:`symbol_ref`, and a layer letter with a
+    general layer (``W^{(l)}`` reaches here as ``Wl``, ``W^{(l+1)}`` as ``Wl+1``)."""
+    m = _GENERAL_LAYERED.match(label)
+    if m and m.group(1) in LAYER_LETTERS:
+        return SymbolRef(m.group(1), layer=m.group(2))
+    return symbol_ref(label)
+
+
 def symbol_ref(name: str) -> SymbolRef:
     """A bare identifier: ``yhat`` -> hat y; ``z2`` -> z layer 2; ``y1`` -> y index 1."""
     if name in HAT_ALIASES:

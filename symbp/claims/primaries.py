@@ -13,8 +13,8 @@ from . import ast as A
 from .ast import SymbolRef
 from .lexer import Token
 from .names import (CONSTANT_COMMANDS, COMPARISONS, FUNCTION_COMMANDS, FUNCTIONS,
-                    GENERIC_FUNCTIONS, GREEK, INDICATOR_LETTERS, replace_ref as _replace,
-                    symbol_ref as _symbol_ref)
+                    GENERIC_FUNCTIONS, GREEK, INDICATOR_LETTERS, nabla_ref,
+                    replace_ref as _replace, symbol_ref as _symbol_ref)
 
 
 class PrimaryMixin:
@@ -230,7 +230,7 @@ class PrimaryMixin:
             self.expect_op("_")
             labels = self.script_labels(tok)
             of = self.postfix() if self.starts_factor(self.peek()) else None
-            return A.Deriv(of, _symbol_ref(labels[0]), "nabla", tok.pos)
+            return A.Deriv(of, nabla_ref(labels[0]), "nabla", tok.pos)
         if name == "sum":
             self.take()
             return self.sum_rest(tok)
