@@ -85,7 +85,7 @@ COLUMNS = ("typing", "lowering", "LLVM", "other")
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", choices=("cpu", "parallel"), default="cpu")
     ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     args = ap.parse_args(argv)

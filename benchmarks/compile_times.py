@@ -126,7 +126,7 @@ def run(target: str, dtype: str, cache: str) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", nargs="+", default=["cpu", "parallel"])
     ap.add_argument("--dtypes", nargs="+", default=["float64"])
     ap.add_argument("--warm-runs", type=int, default=3)

@@ -141,7 +141,7 @@ def _scaled(cfg):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])
     ap.add_argument("--repeats", type=int, default=5)

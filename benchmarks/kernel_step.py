@@ -79,7 +79,7 @@ def timeit(fn, reps):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
     ap.add_argument("--target", default="cpu")
     ap.add_argument("--dtype", default="float64")

@@ -43,7 +43,7 @@ def spec(width: int) -> str:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--widths", default="8,16,32,64,128")
     ap.add_argument("--batches", default="16,32,64,128,256")
     ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")

@@ -134,7 +134,7 @@ def profile(key: str, dtype: str) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", default="ii", help="comma-separated config keys (default ii)")
     ap.add_argument("--dtype", choices=("float64", "float32", "both"), default="both")
     args = ap.parse_args(argv)

@@ -87,7 +87,7 @@ def load_symbp_impls(verbose: bool = True) -> list[str]:
 
 
 def _parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", default=",".join(CONFIGS),
                     help="comma-separated config keys (default: all: %(default)s)")
     ap.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])

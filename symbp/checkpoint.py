@@ -143,6 +143,9 @@ def read_npz(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
     if not p.is_file():
         raise CheckpointError(f"{p}: no such {what}" + ("" if not p.exists() else
                                                         " (this is a folder)"))
+    if not zipfile.is_zipfile(p):  # np.load would read it as a pickle and advise allow_pickle
+        raise CheckpointError(f"{p}: not a readable .npz {what} (not a zip archive, which every "
+                              f".npz file is)")
     try:
         with np.load(p, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}

@@ -123,6 +123,10 @@ def test_load_rejects_corrupt_foreign_and_mismatched_files(tmp_path):
     (tmp_path / "checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(CheckpointError, match="not a readable .npz"):
         load_checkpoint(tmp_path, *args)
+    (tmp_path / "checkpoint.npz").write_text("epoch,loss\n0,1.5\n")  # text: no pickle advice
+    with pytest.raises(CheckpointError, match="not a zip archive") as err:
+        load_checkpoint(tmp_path, *args)
+    assert "allow_pickle" not in str(err.value)
     write_npz(tmp_path / "checkpoint.npz", {"x": np.zeros(2)})
     with pytest.raises(CheckpointError, match="no symbp format marker"):
         load_checkpoint(tmp_path, *args)

@@ -528,3 +528,10 @@ def test_pandas_names_of_unnamed_columns_are_a_header(tmp_path, head):
     write(tmp_path, "p.csv", head + rows)
     ds = load_data({"source": "csv", "path": "p.csv", "task": "regression"}, tmp_path, 2, 1)
     assert len(ds.X_train) + len(ds.X_val) + len(ds.X_test) == 3
+
+
+def test_inline_string_labels_without_the_classification_task_say_which_key_to_set():
+    table = {"source": "inline", "x": [[0, 1], [1, 0]], "y": ["a", "b"]}
+    with pytest.raises(SpecError, match=r'data\.y\[0\].*got .a.; class labels need '
+                                        r'data\.task = "classification"'):
+        validate_data_table(table, "m.toml")

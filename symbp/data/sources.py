@@ -73,6 +73,9 @@ def _digits_file():
 def _npz(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: no such file; expected a NumPy .npz archive (data.path)")
+    if not zipfile.is_zipfile(path):  # np.load would read it as a pickle and advise allow_pickle
+        raise DataError(f"{path}: cannot read it as a NumPy .npz archive (not a zip archive, "
+                        f"which every .npz file is)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             for key, k in (("x_key", x_key), ("y_key", y_key)):

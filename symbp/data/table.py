@@ -137,8 +137,12 @@ def _check_inline(table: dict, task: str, source: str) -> None:
                 if isinstance(v, str) and labels_ok and width is None:
                     continue
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    hint = ("; class labels need data.task = \"classification\" (inline data "
+                            "is a regression unless it says so)"
+                            if isinstance(v, str) and key == "y" and task != "classification"
+                            else "")
                     raise SpecError(source, f"data.{key}[{i}]", f"expected finite numbers"
-                                    f"{' or class labels' if labels_ok else ''}, got {v!r}")
+                                    f"{' or class labels' if labels_ok else ''}, got {v!r}{hint}")
 
 
 SECTION_VALIDATORS["data"] = validate_data_table
