@@ -573,3 +573,27 @@ def test_an_activation_is_defined_in_its_why_only_when_that_says_something():
     assert d.equation("a1").why == "activation of layer 1"  # not "tanh(x) = tanh(x)"
     d = symbp.derive(_spec("sigmoid", "mse")[0])
     assert d.equation("a1").why == "activation of layer 1: σ(x) = 1/(1 + exp(−x))"
+
+
+def test_text_prints_absolute_values_pi_square_roots_and_comparisons_as_texts_do():
+    """Huber's |y − ŷ| (not SymPy's Abs), GELU's √2 and π, a piecewise derivative in one pair
+    of parentheses, ≤; the ASCII comments of generated code keep abs, pi, sqrt and <=."""
+    from symbp.printing.scalar import print_expr
+
+    x, y = sp.symbols("x y", real=True)
+    huber = sp.Piecewise((x - y, sp.Abs(x - y) <= 1), (sp.sign(x - y), True))
+    assert print_expr(huber, "text") == "(x − y if |x − y| ≤ 1 else sign(x − y))"
+    assert print_expr(huber, "plain") == "(x - y if abs(x - y) <= 1 else sign(x - y))"
+    assert print_expr(sp.sqrt(2) * x / sp.sqrt(sp.pi), "text").count("√") == 2
+    assert "π" in print_expr(sp.sqrt(2) * x / sp.sqrt(sp.pi), "text")
+    assert "sqrt(pi)" in print_expr(sp.sqrt(2) * x / sp.sqrt(sp.pi), "plain")
+    spec = symbp.load_spec("""
+[model]
+inputs = 2
+layers = [ { units = 3, activation = "leaky_relu" }, { units = 1, activation = "identity" } ]
+[loss]
+kind = "huber"
+""")
+    text = symbp.derive(spec).to_text()
+    assert "Abs(" not in text and "((1 if" not in text
+    assert "(1 if a1 > 0 else 1/100)" in text

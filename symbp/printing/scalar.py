@@ -147,12 +147,13 @@ class TextPrinter(_Common, StrPrinter):
         s = self._print(f)
         if f in self.parts and not self.parts[f].atomic:
             return f"({s})"
-        return f"({s})" if isinstance(f, (sp.Add, sp.Piecewise)) else s
+        return f"({s})" if isinstance(f, sp.Add) else s  # a Piecewise brings its own
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
         if exp == sp.Rational(1, 2):
-            return f"√({self._print(base)})"
+            inner = self._print(base)
+            return f"√{inner}" if base.is_Atom else f"√({inner})"
         if exp.is_negative:
             return f"1/{self._factor(base ** -exp)}"
         b = self._print(base)
@@ -181,6 +182,16 @@ class TextPrinter(_Common, StrPrinter):
 
     def _print_Exp1(self, expr):
         return "e"
+
+    def _print_Pi(self, expr):
+        return "π"
+
+    def _print_Relational(self, expr):
+        op = {"<=": "≤", ">=": "≥", "!=": "≠"}.get(expr.rel_op, expr.rel_op)
+        return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
 
 
 class PlainPrinter(TextPrinter):
@@ -211,6 +222,15 @@ class PlainPrinter(TextPrinter):
         if _activation_name(expr, "text") is not None:
             return f"{type(expr).__name__}({', '.join(self._print(a) for a in expr.args)})"
         return super()._print_Function(expr)
+
+    def _print_Pi(self, expr):
+        return "pi"
+
+    def _print_Relational(self, expr):
+        return f"{self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)}"
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
