@@ -45,8 +45,13 @@ EMITTERS = {"cpu": CpuEmitter, "parallel": ParallelEmitter, "cuda": CudaEmitter}
 PUBLIC = frozenset({"forward", "loss", "train_epochs", "_order"})
 #: functions inlined into their one compiled caller (Numba's ``inline='always'``: no function of
 #: their own to type, lower and link; Python can still call them). ``_order``: -0.07 s of a
-#: cold start (``benchmarks/ab_compile.py``, 6 paired rounds, config ii)
-INLINE = frozenset({"_order"})
+#: cold start (``benchmarks/ab_compile.py``, 6 paired rounds, config ii). ``_update``: a fresh
+#: process compiled it as a function of its own and ran that one, while a process loading
+#: ``train_epochs`` from the cache ran the copy linked into it, and the two gave Adam's second
+#: moment different last bits: a cached run and a compiling run trained apart
+#: (tests/test_cache.py). Inlined, there is one copy; +0.14 s of a cold start (ab_compile.py,
+#: 5 paired rounds, config ii), the kernels as fast (ab_kernels.py: 1.001).
+INLINE = frozenset({"_order", "_update"})
 
 
 def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
