@@ -498,6 +498,9 @@ class CompiledModel:
         return self._state_checked
 
     def _hyper(self, lr, hyper: dict) -> list:
+        for name, v in ((("lr", lr),) if lr is not None else ()) + tuple(hyper.items()):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise RuntimeInputError(f"{name} = {v!r}: expected a number")
         if not hyper:  # the common call: the defaults, maybe another learning rate
             if lr is None or self._eta_at is None:
                 return self._hyper_default

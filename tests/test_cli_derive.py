@@ -305,3 +305,11 @@ def test_adam_coefficients_are_bracketed():
     s = d.equation("s_W1")
     assert s.matrix.text() == "β₂ s_W1 + (1 − β₂) (∂L/∂W1)²"
     assert latex_problems(d.to_latex()) == []
+
+
+def test_output_under_a_file_or_onto_a_folder_names_the_problem(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["derive", "seed000_sigmoid_mse", "-o", str(tmp_path / "afile" / "d.tex")]) == 2
+    assert "afile is a file, not a folder" in capsys.readouterr().err
+    assert main(["derive", "seed000_sigmoid_mse", "-o", str(tmp_path)]) == 2
+    assert "it is a folder; give a file name" in capsys.readouterr().err

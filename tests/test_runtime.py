@@ -818,3 +818,13 @@ def test_load_module_never_takes_a_standard_module_name(tmp_path):
     for bad in (tmp_path / "plain.py", tmp_path / "gone.py"):
         with pytest.raises(RuntimeInputError, match="symbp codegen"):
             load_module(bad)
+
+
+def test_a_learning_rate_that_is_not_a_number_is_refused():
+    d, m = model("seed000_sigmoid_mse")
+    X, Y = cu.data(d.spec, n=4)
+    p = m.init_params(0)
+    with pytest.raises(RuntimeInputError, match=r"lr = '0.1': expected a number"):
+        m.step(p, X, Y, lr="0.1")
+    with pytest.raises(RuntimeInputError, match=r"mu = None: expected a number"):
+        m.step(p, X, Y, lr=0.1, mu=None)

@@ -215,6 +215,8 @@ def summary_text(name: str, r) -> str:
             parts.append(f"{label} {_fmt(r.metric, values[-1])}")
     if math.isfinite(r.test_metric):
         parts.append(f"test {_fmt(r.metric, r.test_metric)}")
+    if not parts:  # a diverged model: no finite metric to show
+        parts.append("not finite")
     if r.steps == 0:  # resumed from a checkpoint at or past the epochs asked for
         return (f"{name}: {r.epoch} epochs (the checkpoint's), nothing trained\n"
                 f"loss {r.final_loss:.6g}; {r.metric}: {', '.join(parts)}")
