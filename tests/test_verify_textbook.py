@@ -139,6 +139,11 @@ TABLE = [
     # the gradient with a general layer (Goodfellow's notation, with l)
     (r"\nabla_{W^{(l)}} J = \delta^{(l)} (a^{(l-1)})^T", S0, "correct", None),
     (r"\nabla_{W^{(l)}} J = \delta^{(l+1)} (a^{(l-1)})^T", S0, "wrong", "wrong_layer"),
+    # matrix error terms without the activation derivative
+    (r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)}", S0, "wrong", "missing_activation_derivative"),
+    (r"\delta_1 = \delta_2 W_2^T", S0, "wrong", "missing_activation_derivative"),
+    (r"\delta^l = (w^{l+1})^T\delta^{l+1}", S0, "wrong", "missing_activation_derivative"),
+    (r"\delta_1 = \delta_2 W_2^T", RELU, "wrong", "missing_activation_derivative"),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

@@ -171,6 +171,7 @@ def _repairs(claim, aliases, functions, d, layout=None):
     elements = any(isinstance(n, A.Sym) and n.ref.indices for s in claim.sides for n in A.walk(s))
     trans_edits = [] if elements else _transpose_edits(side)
     plans = _decay_plans(claim, side, aliases, d) + \
+            ([] if elements else _activation_plans(claim, side, aliases, d)) + \
             [([de], ["function_instead_of_derivative"]) for de in _derivative_edits(side, d)] + \
             [([le], ["wrong_layer"]) for le in layer_edits] + \
             [([te], ["transposed"]) for te in trans_edits] + \
@@ -212,6 +213,32 @@ def _decay_plans(claim, side, aliases, d):
         new = A.BinOp("add", side, term, side.pos)
         plans.append(([(words, lambda m, s=new: s if m is side else None)], [label]))
     return plans
+
+
+def _activation_plans(claim, side, aliases, d):
+    """A matrix error term without its activation derivative: the side times f'(z) of the
+    claim's layer (``\\delta^{(1)} = (W^{(2)})^T \\delta^{(2)}`` lacks ``\\odot \\sigma'(z^{(1)})``)."""
+    from .spec_check import _delta_lhs
+
+    meaning = _den(claim, aliases) or _delta_lhs(claim, aliases)
+    if meaning is None or meaning.kind not in ("z", "delta") or meaning.layer is None:
+        return []
+    depth = len(d.spec.model.layers)
+    lv = meaning.layer
+    if isinstance(lv, int):
+        if not 1 <= lv <= depth:
+            return []
+        names = {d.spec.model.layers[lv - 1].activation.name}
+    else:  # a general layer l: its activation when every hidden layer has the same one
+        names = {layer.activation.name for layer in d.spec.model.layers[:-1]}
+    if len(names) != 1 or next(iter(names)) not in _CLAIM_FUNCTION:
+        return []
+    fn = _CLAIM_FUNCTION[names.pop()]
+    z = A.Sym(A.SymbolRef("z", layer=lv), side.pos)
+    new = A.BinOp("hadamard", side, A.Call(fn, (z,), 1, side.pos), side.pos)
+    shown = rf"{_SHOWN[fn]}'(z^{{({lv})}})"
+    return [([(f"the activation derivative {shown} is missing",
+               lambda m, s=new: s if m is side else None)], ["missing_activation_derivative"])]
 
 
 def _name(ref):
