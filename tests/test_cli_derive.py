@@ -313,3 +313,15 @@ def test_output_under_a_file_or_onto_a_folder_names_the_problem(tmp_path, capsys
     assert "afile is a file, not a folder" in capsys.readouterr().err
     assert main(["derive", "seed000_sigmoid_mse", "-o", str(tmp_path)]) == 2
     assert "it is a folder; give a file name" in capsys.readouterr().err
+
+
+def test_latex_carries_each_steps_justification_in_ascii(capsys):
+    """The LaTeX of a derivation gives each equation's reason as text and Markdown do, in
+    characters pdflatex typesets (π, ≤, |x| of the Huber loss, GELU's constants)."""
+    spec = ('[model]\ninputs = 2\nlayers = [ { units = 3, activation = "gelu" },'
+            ' { units = 1, activation = "identity" } ]\n[loss]\nkind = "huber"\n')
+    d = symbp.derive(symbp.load_spec(spec))
+    latex = d.to_latex(standalone=True)
+    assert latex.count(r"\textit{Why:}") == len(d.equations)
+    assert r"$\pi$" in latex and r"$\le$" in latex and r"$|$" in latex
+    assert latex.isascii(), sorted({ch for ch in latex if not ch.isascii()})

@@ -109,24 +109,54 @@ def _wrap(s: str, width: int, indent: str = "  ") -> str:
 
 def _latex_escape_text(s: str) -> str:
     table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+             # OT1 text mode sets these as other glyphs (an em dash, inverted marks)
+             "|": r"$|$", "<": r"$<$", ">": r"$>$"}
     s = "".join(table.get(ch, ch) for ch in s)
     uni = {"δ": r"$\delta$", "σ": r"$\sigma$", "η": r"$\eta$", "λ": r"$\lambda$", "ŷ": r"$\hat{y}$",
            "∂": r"$\partial$", "⊙": r"$\odot$", "ᵀ": r"$^\top$", "Σ": r"$\Sigma$", "→": r"$\to$",
            "−": "-", "·": r"$\cdot$", "²": r"$^2$", "‖": r"$\|$", "∵": "", "β": r"$\beta$",
            "₁": r"$_1$", "₂": r"$_2$", "ε": r"$\epsilon$", "√": r"$\surd$", "ₙ": r"$_n$",
-           "∘": r"$\circ$", "≤": r"$\le$", "ℓ": r"$\ell$"}
-    return "".join(uni.get(ch, ch) for ch in s)
+           "∘": r"$\circ$", "≤": r"$\le$", "ℓ": r"$\ell$", "≥": r"$\ge$", "≠": r"$\ne$",
+           "∈": r"$\in$", "≈": r"$\approx$", "…": "...", "′": "'", "×": r"$\times$"}
+    return "".join(uni[ch] if ch in uni else _latex_char(ch) for ch in s)
 
 
-def render_latex_body(d, form: str = "both", display: str = "align") -> str:
-    """The equations as LaTeX: ``align*`` environments (``display="align"``) or ``$$`` blocks."""
+def _latex_char(ch: str) -> str:
+    """A character of text for pdflatex: ASCII as it is, a Greek letter, superscript or
+    subscript digit in math mode, anything else by its Unicode name (never a raw character
+    the preamble cannot typeset)."""
+    if ch.isascii():
+        return ch
+    import unicodedata
+
+    name = unicodedata.name(ch, "")
+    words = name.split()
+    if name.startswith("GREEK SMALL LETTER ") and len(words) == 4:
+        return rf"$\{words[-1].lower()}$"
+    if name.startswith("GREEK CAPITAL LETTER ") and len(words) == 4:
+        return rf"$\{words[-1].capitalize()}$"
+    if name.startswith(("SUPERSCRIPT ", "SUBSCRIPT ")) and words[-1] in _DIGIT_WORDS:
+        return ("$^" if words[0] == "SUPERSCRIPT" else "$_") + _DIGIT_WORDS[words[-1]] + "$"
+    return f"[{name.lower() or 'U+%04X' % ord(ch)}]"
+
+
+_DIGIT_WORDS = {w: str(i) for i, w in enumerate(
+    ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"))}
+
+
+def render_latex_body(d, form: str = "both", display: str = "align", why: bool = False) -> str:
+    """The equations as LaTeX: ``align*`` environments (``display="align"``) or ``$$`` blocks;
+    ``why``: each equation in an ``align*`` of its own, followed by its justification."""
     _check_form(form)
     out = []
     for title, eqs in _sections(d):
         out.append(rf"\paragraph{{{title}}}" if display == "align" else rf"\textbf{{{title}}}")
         rows = []
         for eq in eqs:
+            if why and display == "align" and rows:
+                out.append("\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}")
+                rows = []
             show_matrix, show_index = _forms(eq, form)
             if show_matrix:
                 lhs = _lhs_matrix(eq, "latex").replace(" =", " &=").replace(r" \leftarrow", r" &\leftarrow")
@@ -134,6 +164,12 @@ def render_latex_body(d, form: str = "both", display: str = "align") -> str:
             if show_index:
                 lhs = _lhs_index(eq, "latex").replace(" =", " &=").replace(r" \leftarrow", r" &\leftarrow")
                 rows.append(f"{lhs} {print_expr(eq.rhs, 'latex')}")
+            if why and display == "align":
+                out.append("\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}")
+                out.append(r"\noindent{\small \textit{Why:} " + _latex_escape_text(eq.why) + r"}\par")
+                rows = []
+        if not rows:
+            continue
         if display == "align":
             out.append("\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}")
         else:
@@ -143,7 +179,7 @@ def render_latex_body(d, form: str = "both", display: str = "align") -> str:
 
 def render_latex(d, form: str = "both", standalone: bool = False) -> str:
     """LaTeX; with ``standalone`` a complete document that compiles with pdflatex."""
-    body = render_latex_body(d, form)
+    body = render_latex_body(d, form, why=True)
     notes = "".join(rf"\noindent\textit{{Assumes:}} {_latex_escape_text(a)}\par" + "\n"
                     for a in d.assumptions)
     notes += "".join(rf"\noindent\textbf{{Warning:}} {_latex_escape_text(w)}\par" + "\n"
