@@ -178,3 +178,40 @@ def test_generic_function_letters_are_the_layers_activation(claim, verdict, labe
         assert label in v.diagnosis
     if verdict == "unverifiable":
         assert "that layer's z" in v.reason
+
+
+# --- Ng's notation (deeplearning.ai): [l] layers, dZ per sample, dW of the cost ------------------
+
+@pytest.mark.parametrize("claim,verdict,label", [
+    # the six equations of "gradient descent for neural networks", as the course writes them
+    (r"dZ^{[2]} = A^{[2]} - Y", "correct", None),
+    (r"dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T}", "correct", None),
+    (r"db^{[2]} = \frac{1}{m} \sum_n dZ^{[2]}", "correct", None),
+    (r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})", "correct", None),
+    (r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T", "correct", None),
+    (r"\frac{\partial J}{\partial W^{[2]}} = \frac{1}{m} dZ^{[2]} (A^{[1]})^T", "correct", None),
+    # one error each
+    (r"dW^{[2]} = dZ^{[2]} A^{[1]T}", "wrong", "factor_N"),
+    (r"dZ^{[2]} = \frac{1}{m}(A^{[2]} - Y)", "wrong", "factor_inv_N"),
+    (r"dW^{[2]} = \frac{1}{m} A^{[1]T} dZ^{[2]}", "wrong", "transposed"),
+    (r"dZ^{[1]} = W^{[2]T} dZ^{[2]}", "wrong", "missing_activation_derivative"),
+])
+def test_ngs_notation_reads_as_the_course_means_it(claim, verdict, label):
+    v = verify_claim(claim, NG_NET, layout="column")
+    assert v.verdict == verdict, (v.reason, v.diagnosis)
+    if label:
+        assert label in v.diagnosis, (v.reason, v.diagnosis)
+    assert "Ng's course" in v.reason
+
+
+def test_bracket_layers_and_a_transpose_inside_the_superscript_parse():
+    from symbp.claims.parse import parse_expression
+
+    w = parse_expression(r"W^{[2]}").ref            # a layer, never a square
+    assert (w.base, w.layer, w.transpose) == ("W", 2, False)
+    a = parse_expression(r"A^{(1)T}").ref
+    assert (a.layer, a.transpose) == (1, True)
+    h = parse_expression(r"h^{(l-1)\top}").ref
+    assert (h.layer, h.transpose) == ("l-1", True)
+    g = parse_expression(r"g^{[1]\prime}(Z^{[1]})")
+    assert g.name == "g" and g.primes == 1

@@ -212,7 +212,7 @@ class _Parser(PrimaryMixin):
             else:
                 break
         self.leave()
-        return _kronecker(node)
+        return _d_notation(_kronecker(node))
 
     def transpose(self, node: A.Node, tok: Token) -> A.Node:
         if isinstance(node, A.Sym) and not node.ref.transpose:
@@ -225,14 +225,28 @@ class _Parser(PrimaryMixin):
         k = 1 if braced else 0
         tok = self.peek(k)
         closes = (lambda j: self.is_op("}", j)) if braced else (lambda j: True)
-        if tok.kind == "op" and tok.text == "(" and isinstance(node, A.Sym) and braced:
-            if braced:
-                self.take()
+        if tok.kind == "op" and tok.text in ("(", "[") and isinstance(node, A.Sym) and braced:
+            # a layer: z^{(2)}, Ng's W^{[2]}; then a transpose or a prime may follow inside the
+            # braces, as Ng and Goodfellow write them (A^{[1]T}, h^{(l-1)\top}, a^{(2)\prime})
+            closer = ")" if tok.text == "(" else "]"
             self.take()
-            label = self.raw_until(")")
-            self.expect_op(")")
+            self.take()
+            label = self.raw_until(closer)
+            self.expect_op(closer)
+            ref = _replace(node.ref, layer=layer_value(label))
+            while not self.is_op("}"):
+                t = self.peek()
+                if t.kind in ("name", "cmd") and t.text in TRANSPOSE_MARKS and not ref.transpose:
+                    ref = _replace(ref, transpose=True)
+                elif (t.kind == "cmd" and t.text == "prime") or (t.kind == "op" and t.text == "'"):
+                    ref = _replace(ref, prime=True)
+                else:
+                    raise self.error(t, f"unexpected {self.found(t)} after the layer "
+                                     f"{tok.text}{label}{closer}",
+                                     "'}', a transpose mark (T, \\top) or a prime")
+                self.take()
             self.expect_op("}")
-            return A.Sym(_replace(node.ref, layer=layer_value(label)), node.pos)
+            return A.Sym(ref, node.pos)
         label = self.layer_superscript(node, k)
         if label is not None:  # Nielsen's notation: delta^l, w^{l+1}, a^{l-1}, z^L
             return A.Sym(_replace(node.ref, layer=label), node.pos)
@@ -404,6 +418,28 @@ INDEX_COMMANDS = frozenset({"ell", "alpha", "beta", "gamma", "kappa", "mu", "nu"
 
 #: The sample index of a batch (``x_{ni}``, ``\\sum_n``): never an index of a Kronecker delta.
 SAMPLE_INDEX = "n"
+
+
+#: Ng's notation (deeplearning.ai): ``dW^{[l]}``, ``db^{[l]}`` are the cost's gradients
+#: (``\\partial J / \\partial W^{[l]}``, the 1/m included); ``dZ^{[l]}``, ``dA^{[l]}`` are one
+#: sample's, stacked (``dZ^{[2]} = A^{[2]} - Y``, no 1/m): derivatives of the loss summed over
+#: the samples, named ``Lsum``.
+D_OF_COST = frozenset({"dW", "dw", "db"})
+D_OF_SAMPLES = frozenset({"dZ", "dz", "dA", "da"})
+SUMMED_LOSS = "Lsum"
+
+
+def _d_notation(node: A.Node) -> A.Node:
+    """``dW^{[2]}`` -> the derivative of the loss with respect to ``W^{[2]}``; ``dZ^{[2]}`` ->
+    that of the summed loss (see :data:`D_OF_SAMPLES`); a transposed one transposed."""
+    if not (isinstance(node, A.Sym) and node.ref.base in D_OF_COST | D_OF_SAMPLES
+            and not node.ref.hat and not node.ref.prime):
+        return node
+    ref = node.ref
+    wrt = _replace(ref, base=ref.base[1:], transpose=False)
+    of = A.Sym(SymbolRef(SUMMED_LOSS), node.pos) if ref.base in D_OF_SAMPLES else None
+    out = A.Deriv(of, wrt, "d", node.pos)
+    return A.Transpose(out, node.pos) if ref.transpose else out
 
 
 def _kronecker(node: A.Node) -> A.Node:

@@ -61,6 +61,23 @@ class PrimaryMixin:
                 return call
         return A.Sym(_symbol_ref(name), tok.pos)
 
+    def _layered_function_script(self):
+        """After a function name, ``^{[1]}``, ``^{(l)\\prime}`` or ``^{[2]'}``: (the token index
+        after it, its number of primes), or None when that is not what follows."""
+        closer = "]" if self.is_op("[", 2) else ")"
+        k = 3
+        while not self.is_op(closer, k):
+            t = self.peek(k)
+            if t.kind not in ("name", "num") and not (t.kind == "op" and t.text in "+-"):
+                return None
+            k += 1
+        k, primes = k + 1, 0
+        while self.is_cmd("prime", k=k) or self.is_op("'", k):
+            k, primes = k + 1, primes + 1
+        if not self.is_op("}", k) or not self.is_op("(", k + 1):
+            return None
+        return self.i + k + 1, primes
+
     def call_ahead(self) -> bool:
         """A non-function name applied to a parenthesised list with a comma: L(y, \\hat{y})."""
         if not self.is_op("(", 1):
@@ -96,6 +113,12 @@ class PrimaryMixin:
                     self.is_op("}", 3)):
                 self.i += 4
                 primes += 1
+            elif self.is_op("^") and self.is_op("{", 1) and (self.is_op("[", 2) or self.is_op("(", 2)):
+                found = self._layered_function_script()  # Ng's g^{[1]\prime}: the layer is
+                if found is None:                        # the argument's (z^{[1]})
+                    break
+                self.i, more = found
+                primes += more
             elif power is None and self.is_op("^") and self.peek(1).kind == "num":
                 power = A.Num(self.peek(1).text, self.peek(1).pos)
                 self.i += 2

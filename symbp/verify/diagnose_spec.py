@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..claims import ast as A
 from ..claims.names import GENERIC_FUNCTIONS
+from ..claims.parse import SUMMED_LOSS
 from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels, numeric_ratio
 from .model import Unresolvable
 from .resolve import classify, layer_value
@@ -163,7 +164,8 @@ def _repairs(claim, aliases, functions, d, layout=None):
     from .spec_check import check_in_spec
 
     side = claim.sides[-1]
-    if any(isinstance(n, (A.Deriv, A.Matrix)) for n in A.walk(side)):
+    if any(isinstance(n, A.Matrix) or isinstance(n, A.Deriv) and not _gradient_of_loss(n)
+           for n in A.walk(side)):
         return None
     base = (claim.lhs,)
     layer_edits = _layer_edits(side)
@@ -213,6 +215,13 @@ def _decay_plans(claim, side, aliases, d):
         new = A.BinOp("add", side, term, side.pos)
         plans.append(([(words, lambda m, s=new: s if m is side else None)], [label]))
     return plans
+
+
+def _gradient_of_loss(node) -> bool:
+    """A gradient of the loss written as a name (Ng's ``dZ^{[2]}``, ``dW^{[1]}``): it resolves to
+    a tensor of the derivation, as cheap to repair around as a variable."""
+    return node.style == "d" and (node.of is None or isinstance(node.of, A.Sym)
+                                  and node.of.ref.base == SUMMED_LOSS)
 
 
 def _activation_plans(claim, side, aliases, d):

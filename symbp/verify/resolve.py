@@ -21,7 +21,7 @@ from ..claims import SymbolRef
 from ..errors import SpecError
 from .model import Unresolvable
 
-KINDS = ("loss", "x", "y", "yhat", "z", "a", "W", "b", "delta", "N", "lr", "l2")
+KINDS = ("loss", "x", "y", "yhat", "z", "a", "W", "b", "delta", "N", "lr", "l2", "loss_sum")
 
 #: Built-in names (the base as the parser reports it) -> kind.
 CONVENTIONS = {
@@ -39,6 +39,7 @@ CONVENTIONS = {
     "N": "N", "m": "N",
     "alpha": "lr", "eta": "lr", "lr": "lr",
     "lambda": "l2",
+    "Lsum": "loss_sum",  # the loss summed over the samples (Ng's dZ, dA: see claims.parse)
 }
 
 _TENSOR = re.compile(r"^(z|a|W|b|delta)(\d+)$")

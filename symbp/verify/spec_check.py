@@ -33,6 +33,7 @@ from ..claims import ClaimParseError, Resolver, to_sympy
 from ..claims import ast as A
 from ..claims.convert import FUNCTIONS
 from ..claims.names import GENERIC_FUNCTIONS
+from ..claims.parse import SUMMED_LOSS
 from ..expr import as_sympy
 from .instance import Instance
 from .model import Unresolvable, compare
@@ -153,6 +154,8 @@ class SpecResolver(Resolver):
                 self.depth -= 1
         if m.kind == "loss":
             return inst.loss
+        if m.kind == "loss_sum":  # N L for a mean over the batch
+            return inst.loss * (inst.n if inst.d.spec.loss.reduction == "mean" else 1)
         if m.kind == "N":
             return sp.Integer(inst.n)
         if m.kind == "lr":
@@ -230,12 +233,14 @@ class SpecResolver(Resolver):
             # number): its derivative cannot be taken element by element
             raise Unresolvable("a derivative with respect to an element chosen by a summation "
                                "index whose range is not known")
-        if of == inst.loss:
+        scale = 1 if of == inst.loss else inst.n if of == inst.loss * inst.n else None
+        if scale is not None:  # the loss, or N times it (Ng's dZ: the loss summed)
             m = self.meaning(ref)
-            if m.kind in ("loss", "N", "lr", "l2", "formula"):
+            if m.kind in ("loss", "loss_sum", "N", "lr", "l2", "formula"):
                 raise Unresolvable("a derivative with respect to a quantity that is not a tensor")
             name = self.tensor_of(m)
-            return self._value(name, inst.grad_of_loss(name), dataclasses.replace(ref, transpose=False))
+            value = self._value(name, inst.grad_of_loss(name), dataclasses.replace(ref, transpose=False))
+            return value if scale == 1 else value * scale
         model = inst.model
         if isinstance(wrt, sp.MatrixBase):
             flat = list(wrt)
@@ -410,6 +415,7 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
             if weights:
                 note += f" (weight indices read as {_WEIGHT_TEXT[layout]})"
             if not numeric_only:
+                note += _summed_note(refs, d)
                 note += _unlayered_note(refs, aliases, depth, den)
                 note += _samples_note(claim, d, layout, layers, depth, den, aliases, functions,
                                       res, matrices, has_digits, free, summed, seed)
@@ -514,6 +520,14 @@ def _ambiguous_layers(claim, aliases, depth) -> None:
                            "a^{(1)}_j)")
 
 
+def _summed_note(refs, d) -> str:
+    """How Ng's dZ, dA were read, where the loss is a mean (else they are the loss's own)."""
+    if d.spec.loss.reduction != "mean" or not any(r.base == SUMMED_LOSS for r in refs):
+        return ""
+    return ("; dZ, dA read as in Ng's course: each sample's own derivative, stacked (the loss "
+            "summed over the batch: no 1/m), while dW, db are the mean loss's")
+
+
 def _unlayered_note(refs, aliases, depth, den) -> str:
     """What layer the symbols written without one were read at (the layer of the derivative's
     variable, else the output layer; an activation is that layer's input when the derivative is
@@ -541,8 +555,8 @@ def _batch_form(claim, refs, aliases) -> bool:
     """Whether the claim is written for a whole batch: it names the batch size (N, m), a sample
     index n (also as a summation index) or a data matrix (X, Y, \\hat{Y}). Such a claim is checked
     over a batch of :data:`BATCH` samples, so that a missing or extra 1/N of a batch mean shows."""
-    if any(r.base in BATCH_NAMES for r in refs):
-        return True
+    if any(r.base in BATCH_NAMES or r.base == SUMMED_LOSS for r in refs):
+        return True  # (Ng's dZ, dA: one column per sample)
     if any("n" in r.indices for r in refs):
         return True
     if any(isinstance(x, A.Sum) and x.index == "n" for side in claim.sides for x in A.walk(side)):
@@ -650,7 +664,7 @@ def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
         if not ref.indices:
             continue
         m = probe.meaning(ref)
-        if m.kind in ("loss", "N", "lr", "l2", "formula"):
+        if m.kind in ("loss", "loss_sum", "N", "lr", "l2", "formula"):
             continue
         name = probe.tensor_of(m)
         arr = probe.inst.arrays[name]
@@ -816,6 +830,7 @@ def _report(claim, d, layout, res, matrices, aliases, functions, layers, den,
     where = f" (in the {layout} layout, widths {res['sizes']}" + (
         f", layer l = {res['l']}" if res.get("l") is not None else "") + (
         f", a batch of N = {samples} samples" if samples > 1 else ", one sample") + (
+        _summed_note(_refs(claim), d)) + (
         _unlayered_note(_refs(claim), aliases, len(d.spec.model.sizes) - 1, den)) + ")"
     v = Verdict(text, "wrong", "", layout=layout if matrices else None)
     v.correct = correct_formula(d, claim, den if den is not None else _delta_lhs(claim, aliases),
