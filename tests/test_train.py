@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -303,12 +304,13 @@ def test_a_diverged_run_says_save_was_not_written(capsys, tmp_path):
     assert rc == 2 and not (tmp_path / "p.npz").exists()
     assert f"--save {tmp_path / 'p.npz'} was not written" in err
     m = re.search(r"the last checkpoint is \S+ \(epoch (\d+)\): write its parameters with "
-                  r"--resume --epochs (\d+) --save FILE", err)
-    assert m and m.group(1) == m.group(2), err
-    # doing what it says writes the parameters of the last good epoch, training nothing more
-    rc, out, err = run_cli(capsys, "train", "seed003_linear_regression", "--lr", "1000",
-                           "--checkpoint", str(tmp_path / "ck"), "--resume", "--epochs",
-                           m.group(1), "--save", str(tmp_path / "p.npz"))
+                  r"(symbp train .*--resume --epochs (\d+) --save FILE)", err)
+    assert m and m.group(1) == m.group(3), err
+    # the command as printed (the run's own --lr included, which the checkpoint must match)
+    # writes the parameters of the last good epoch, training nothing more
+    argv = [str(tmp_path / "p.npz") if a == "FILE" else a for a in shlex.split(m.group(2))]
+    assert argv[:2] == ["symbp", "train"] and "--lr" in argv
+    rc, out, err = run_cli(capsys, *argv[1:])
     assert rc == 0 and (tmp_path / "p.npz").exists()
     assert f"is at epoch {m.group(1)}, which is already >= {m.group(1)}" in err
     assert "nothing was trained" in err and "nothing trained" in out and "nan" not in out
@@ -335,6 +337,7 @@ def test_an_interrupted_run_says_what_was_and_was_not_saved(capsys, tmp_path, mo
                            "--checkpoint-every", "2", "-q")
     assert rc == 130 and not (tmp_path / "p.npz").exists()
     assert "training was interrupted; the last checkpoint is " in err
-    assert "(epoch 2): continue with --resume, or write its parameters with --resume --epochs 2 " \
+    assert "(epoch 2): continue with --resume, or write its parameters with symbp train " \
+           f"seed003_linear_regression --checkpoint {tmp_path / 'ck'} --resume --epochs 2 " \
            "--save FILE" in err
     assert f"--save {tmp_path / 'p.npz'} was not written" in err

@@ -108,6 +108,7 @@ def test_unparseable_claim_is_bad_input_in_both_modes(tmp_path):
         r = _verify_cli(*args, "--claim", r"\frac{")
         assert r.returncode == 2, (args, r.stdout + r.stderr)
         assert "cannot parse" in r.stdout
+        assert "a --claim is not a formula symbp can read" in r.stderr
 
 
 @pytest.mark.parametrize("spec,form", [

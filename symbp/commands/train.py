@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -171,7 +172,11 @@ def _unfinished(args, res, diverged: bool) -> None:
     """Say what a run that did not finish leaves behind: its checkpoint, and not --save."""
     why = "training diverged" if diverged else "training was interrupted"
     if res is not None and res.checkpoint:
-        export = f"--resume --epochs {res.checkpoint_epoch} --save FILE"
+        same = [x for name in ("lr", "batch_size", "seed", "optimizer", "target", "dtype")
+                if getattr(args, name, None) is not None  # what the checkpoint must match
+                for x in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+        export = shlex.join(["symbp", "train", args.spec, "--checkpoint", args.checkpoint, *same,
+                             "--resume", "--epochs", str(res.checkpoint_epoch), "--save", "FILE"])
         then = (f"write its parameters with {export}" if diverged else
                 f"continue with --resume, or write its parameters with {export}")
         print(f"symbp train: {why}; the last checkpoint is {res.checkpoint} (epoch "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..errors import SymbpError
@@ -81,6 +82,9 @@ def run(args) -> int:
     else:
         out = render_text(verdicts)
     write_output(out, args.output)
+    if bad:
+        print("symbp verify: error: a --claim is not a formula symbp can read (its reason is "
+              "above); exit status 2, bad input", file=sys.stderr)
     return exit_code(verdicts, bad)
 
 

@@ -282,12 +282,13 @@ def correct_formula(d, claim, den, layout, res, aliases) -> str:
         except KeyError:
             return ""
     a_prev = "x" if (not general and lv - 1 == 0) else f"a^{{({prev})}}"
+    a_prev_t = "x^T" if a_prev == "x" else f"({a_prev})^T"
     if den.kind == "W":
         # L2 weight decay: L = mean loss + lambda/2 sum ||W||^2 adds lambda W to every dL/dW
         l2 = d.spec.loss.l2
         decay = rf" + \lambda W^{{({ltxt})}} \quad (\lambda = {float(l2):g})" if l2 else ""
-        return (rf"\delta^{{({ltxt})}} ({a_prev})^T" if layout == "column"
-                else rf"({a_prev})^T \delta^{{({ltxt})}}") + decay
+        return (rf"\delta^{{({ltxt})}} {a_prev_t}" if layout == "column"
+                else rf"{a_prev_t} \delta^{{({ltxt})}}") + decay
     if den.kind == "b":
         return rf"\delta^{{({ltxt})}}" + (r" \text{ (summed over the samples)}" if res.get("inst") and res["inst"].n > 1 else "")
     if den.kind in ("z", "delta"):

@@ -53,9 +53,10 @@ def render_text(verdicts: list[Verdict], title: str = "") -> str:
             if ce.get("at"):
                 at = ", ".join(f"{k} = {val}" for k, val in list(ce["at"].items())[:12])
                 out.append(f"  counterexample: at {at}")
-            if ce.get("expected") or ce.get("claimed"):
-                out.append(f"    derived value: {ce.get('expected', '')}")
-                out.append(f"    claimed value: {ce.get('claimed', '')}")
+            if ce.get("expected"):
+                out.append(f"    derived value: {ce['expected']}")
+            if ce.get("claimed"):
+                out.append(f"    claimed value: {ce['claimed']}")
             if v.diagnosis:
                 out.append(f"  diagnosis: {', '.join(v.diagnosis)}" +
                            (f": {'; '.join(w for w in v.explanation if w)}" if v.explanation else ""))
