@@ -325,3 +325,15 @@ def test_latex_carries_each_steps_justification_in_ascii(capsys):
     assert latex.count(r"\textit{Why:}") == len(d.equations)
     assert r"$\pi$" in latex and r"$\le$" in latex and r"$|$" in latex
     assert latex.isascii(), sorted({ch for ch in latex if not ch.isascii()})
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--format", "json", "--form", "index"], "--form"),
+    (["--format", "mermaid", "--form", "matrix"], "--form"),
+    (["--standalone"], "--standalone"),
+    (["--format", "markdown", "--width", "60"], "--width"),
+])
+def test_an_option_its_format_ignores_is_an_error_that_says_so(args, option, capsys):
+    assert main(["derive", "seed000_sigmoid_mse", *args]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} does nothing with --format" in err
