@@ -52,6 +52,9 @@ PUBLIC = frozenset({"forward", "loss", "train_epochs", "_order"})
 #: (tests/test_cache.py). Inlined, there is one copy; +0.14 s of a cold start (ab_compile.py,
 #: 5 paired rounds, config ii), the kernels as fast (ab_kernels.py: 1.001).
 INLINE = frozenset({"_order", "_update"})
+#: inlined too where their body is serial (a prange loop must stay in a parallel function):
+#: the parallel target's ``_update_all``, the one caller of ``_update``, for the same reason
+INLINE_SERIAL = frozenset({"_update_all"})
 
 
 def generate_source(d, target: str = "cpu", dtype: str = "float64") -> str:
@@ -287,9 +290,11 @@ class _ModuleBuilder:
     def _decorator(self, body, name: str) -> str:
         """The target's decorator where the body has a prange loop, else the serial one; the
         internal form for functions only compiled code calls (see ``PUBLIC``)."""
-        em = self.em if "prange(" in render(body) else CpuEmitter
+        serial = "prange(" not in render(body)
+        em = CpuEmitter if serial else self.em
         decorator = em.decorator if name in PUBLIC else em.internal
-        return decorator[:-1] + ",\n      inline='always')" if name in INLINE else decorator
+        inline = name in INLINE or (serial and name in INLINE_SERIAL)
+        return decorator[:-1] + ",\n      inline='always')" if inline else decorator
 
     def _finish_loss(self) -> list:
         out = []
