@@ -235,7 +235,7 @@ l2 = 0.001
 """
 rng = np.random.default_rng(0)
 X, Y = rng.standard_normal((40, 5)), np.eye(3)[rng.integers(0, 3, 40)]
-m = compile_spec(spec, target="cpu", dtype="float64", optimizer="adam")
+m = compile_spec(spec, target=sys.argv[1], dtype="float64", optimizer="adam")
 p = m.init_params(seed=0)
 m.train_epochs(p, m.init_state(), X, Y, lr=0.05, batch_size=16, n_epochs=3, seed=0)
 print(hashlib.sha256(b"".join(p[k].tobytes() for k in m.param_names)).hexdigest())
@@ -243,14 +243,15 @@ print(hashlib.sha256(b"".join(p[k].tobytes() for k in m.param_names)).hexdigest(
 
 
 @pytest.mark.slow
-def test_a_compiling_run_and_a_cache_loading_run_train_to_the_same_bits(tmp_path):
-    """The cpu target is bit-reproducible across processes whether its kernels were compiled
-    afresh or loaded from the cache. Adam's update was a function of its own that a fresh
+@pytest.mark.parametrize("target", ["cpu", "parallel"])
+def test_a_compiling_run_and_a_cache_loading_run_train_to_the_same_bits(tmp_path, target):
+    """Training is bit-reproducible across processes whether the kernels were compiled afresh
+    or loaded from the cache (cpu, and parallel where no layer is big enough for blocked updates). Adam's update was a function of its own that a fresh
     process compiled, and called, apart from the copy linked into train_epochs' cached code;
     the two copies fused multiply-adds differently (the second moment differed in the last
     bit from the second step on)."""
     env = dict(os.environ, SYMBP_CACHE_DIR=str(tmp_path / "cache"))
-    runs = [subprocess.run([sys.executable, "-c", TRAIN_CHILD], env=env, capture_output=True,
+    runs = [subprocess.run([sys.executable, "-c", TRAIN_CHILD, target], env=env, capture_output=True,
                            text=True, timeout=300) for _ in range(2)]
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     cold, warm = (r.stdout.strip().splitlines()[-1] for r in runs)
