@@ -499,7 +499,7 @@ class CompiledModel:
 
     def _hyper(self, lr, hyper: dict) -> list:
         for name, v in ((("lr", lr),) if lr is not None else ()) + tuple(hyper.items()):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            if type(v) is not float and not _is_real(v):
                 raise RuntimeInputError(f"{name} = {v!r}: expected a number")
         if not hyper:  # the common call: the defaults, maybe another learning rate
             if lr is None or self._eta_at is None:
@@ -515,6 +515,18 @@ class CompiledModel:
         if lr is not None:
             values["eta"] = lr
         return [self.dtype.type(values[h]) for h in self.hyper]
+
+
+def _is_real(v) -> bool:
+    """A real number (a float, an int, a NumPy scalar or 0-d array, a Fraction, a Decimal),
+    not a bool, a string or an array of several values."""
+    if isinstance(v, (bool, np.bool_, str, bytes)) or np.ndim(v) != 0:
+        return False
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return not np.iscomplexobj(v)
 
 
 def _same_arrays(a: list, b: list) -> bool:

@@ -313,6 +313,14 @@ def test_output_under_a_file_or_onto_a_folder_names_the_problem(tmp_path, capsys
     assert "afile is a file, not a folder" in capsys.readouterr().err
     assert main(["derive", "seed000_sigmoid_mse", "-o", str(tmp_path)]) == 2
     assert "it is a folder; give a file name" in capsys.readouterr().err
+    assert main(["derive", "seed000_sigmoid_mse", "-o", str(tmp_path / ("a" * 300) / "d.txt")]) == 2
+    assert "File name too long" in capsys.readouterr().err      # a message, not a traceback
+
+
+def test_latex_text_spells_greek_capitals_as_latex_has_them():
+    from symbp.printing.document import _latex_escape_text
+
+    assert _latex_escape_text("Λ Σ Α ο λ") == r"$\Lambda$ $\Sigma$ A o $\lambda$"
 
 
 def test_latex_carries_each_steps_justification_in_ascii(capsys):

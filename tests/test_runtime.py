@@ -828,3 +828,11 @@ def test_a_learning_rate_that_is_not_a_number_is_refused():
         m.step(p, X, Y, lr="0.1")
     with pytest.raises(RuntimeInputError, match=r"mu = None: expected a number"):
         m.step(p, X, Y, lr=0.1, mu=None)
+    with pytest.raises(RuntimeInputError, match=r"lr = True: expected a number"):
+        m.step(p, X, Y, lr=True)
+    # what float() reads as one real number is a learning rate, as before the check
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for lr in (np.array(0.1), Fraction(1, 10), Decimal("0.1"), np.float32(0.1), 1):
+        assert np.isfinite(m.step(p, X, Y, lr=lr))

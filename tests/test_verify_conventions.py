@@ -7,9 +7,9 @@ import pytest
 from symbp.verify import verify_claim
 
 try:
-    from .verify_specs import NET, ONE_LAYER, SM
+    from .verify_specs import DECAY, NET, ONE_LAYER, SM
 except ImportError:
-    from verify_specs import NET, ONE_LAYER, SM
+    from verify_specs import DECAY, NET, ONE_LAYER, SM
 
 S0 = "seed000_sigmoid_mse"      # loss: mean over the batch
 S3 = "seed003_linear_regression"  # loss: mean((y - yhat)^2)
@@ -214,4 +214,17 @@ def test_bracket_layers_and_a_transpose_inside_the_superscript_parse():
     h = parse_expression(r"h^{(l-1)\top}").ref
     assert (h.layer, h.transpose) == ("l-1", True)
     g = parse_expression(r"g^{[1]\prime}(Z^{[1]})")
-    assert g.name == "g" and g.primes == 1
+    assert g.name == "g[1]" and g.primes == 1       # layer 1's activation
+    f = parse_expression(r"f^{(2)}(z)")              # parentheses: never a layer of a function
+    assert not isinstance(f, type(g))
+
+
+def test_ngs_layer_on_g_is_the_layer_read_and_d_names_keep_their_old_meaning_elsewhere():
+    wrong = r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[2]\prime}(Z^{[1]})"   # the sigmoid's g'
+    assert verify_claim(wrong, NG_NET, layout="column").verdict == "wrong"
+    # without brackets dz2 is the error term, as before, and an alias of dz is honoured
+    assert verify_claim("dL/db2 = dz2", "seed000_sigmoid_mse").verdict == "correct"
+    assert verify_claim(r"\frac{\partial J}{\partial b_2} = dz2", "seed000_sigmoid_mse",
+                        notation={"dz": "delta"}).verdict == "correct"
+    v = verify_claim(r"\frac{\partial L}{\partial z^{(2)}} = g(z^{(2)}) - y", DECAY)
+    assert v.verdict == "unverifiable" and "softmax" in v.reason

@@ -212,7 +212,7 @@ class _Parser(PrimaryMixin):
             else:
                 break
         self.leave()
-        return _d_notation(_kronecker(node))
+        return _kronecker(node)
 
     def transpose(self, node: A.Node, tok: Token) -> A.Node:
         if isinstance(node, A.Sym) and not node.ref.transpose:
@@ -246,6 +246,8 @@ class _Parser(PrimaryMixin):
                                      "'}', a transpose mark (T, \\top) or a prime")
                 self.take()
             self.expect_op("}")
+            if closer == "]":  # Ng's dW^{[2]}, dZ^{[2]}: gradients (see D_OF_COST)
+                return _d_notation(A.Sym(ref, node.pos))
             return A.Sym(ref, node.pos)
         label = self.layer_superscript(node, k)
         if label is not None:  # Nielsen's notation: delta^l, w^{l+1}, a^{l-1}, z^L
@@ -332,7 +334,7 @@ class _Parser(PrimaryMixin):
                 if t.kind == "op" and t.text == ",":
                     labels.append(current)
                     current = ""
-                elif current and t.kind in ("name", "cmd") and (
+                elif current and current[-1] not in "+-" and t.kind in ("name", "cmd") and (
                         t.text in INDEX_COMMANDS or last in INDEX_COMMANDS):
                     labels.append(current)  # _{j\ell}: two indices, j and ell
                     current = t.text
@@ -420,7 +422,9 @@ INDEX_COMMANDS = frozenset({"ell", "alpha", "beta", "gamma", "kappa", "mu", "nu"
 SAMPLE_INDEX = "n"
 
 
-#: Ng's notation (deeplearning.ai): ``dW^{[l]}``, ``db^{[l]}`` are the cost's gradients
+#: Ng's notation (deeplearning.ai), with the layer in brackets only (``dz2``, ``dZ_2`` keep
+#: their meaning, the error term, and a spec's [notation] may name them): ``dW^{[l]}``,
+#: ``db^{[l]}`` are the cost's gradients
 #: (``\\partial J / \\partial W^{[l]}``, the 1/m included); ``dZ^{[l]}``, ``dA^{[l]}`` are one
 #: sample's, stacked (``dZ^{[2]} = A^{[2]} - Y``, no 1/m): derivatives of the loss summed over
 #: the samples, named ``Lsum``.

@@ -62,21 +62,21 @@ class PrimaryMixin:
         return A.Sym(_symbol_ref(name), tok.pos)
 
     def _layered_function_script(self):
-        """After a function name, ``^{[1]}``, ``^{(l)\\prime}`` or ``^{[2]'}``: (the token index
-        after it, its number of primes), or None when that is not what follows."""
-        closer = "]" if self.is_op("[", 2) else ")"
-        k = 3
-        while not self.is_op(closer, k):
+        """After a function name, ``^{[1]}``, ``^{[l]\\prime}`` or ``^{[2]'}``: (the token index
+        after it, its number of primes, the layer), or None when that is not what follows."""
+        k, label = 3, ""
+        while not self.is_op("]", k):
             t = self.peek(k)
             if t.kind not in ("name", "num") and not (t.kind == "op" and t.text in "+-"):
                 return None
+            label += t.text
             k += 1
         k, primes = k + 1, 0
         while self.is_cmd("prime", k=k) or self.is_op("'", k):
             k, primes = k + 1, primes + 1
-        if not self.is_op("}", k) or not self.is_op("(", k + 1):
+        if not self.is_op("}", k) or not self.is_op("(", k + 1) or not label:
             return None
-        return self.i + k + 1, primes
+        return self.i + k + 1, primes, label
 
     def call_ahead(self) -> bool:
         """A non-function name applied to a parenthesised list with a comma: L(y, \\hat{y})."""
@@ -101,7 +101,7 @@ class PrimaryMixin:
         """After a function name: ``'``s, ``^2``, then ``(args)``; None (nothing consumed) if
         no argument list follows, so the name is a variable (``y'``, ``\\sigma``)."""
         start = self.i
-        primes, power = 0, None
+        primes, power, layer = 0, None, None
         while True:
             if self.is_op("'"):
                 self.take()
@@ -113,11 +113,12 @@ class PrimaryMixin:
                     self.is_op("}", 3)):
                 self.i += 4
                 primes += 1
-            elif self.is_op("^") and self.is_op("{", 1) and (self.is_op("[", 2) or self.is_op("(", 2)):
-                found = self._layered_function_script()  # Ng's g^{[1]\prime}: the layer is
-                if found is None:                        # the argument's (z^{[1]})
+            elif (layer is None and self.is_op("^") and self.is_op("{", 1) and self.is_op("[", 2)
+                  and name in GENERIC_FUNCTIONS):
+                found = self._layered_function_script()  # Ng's g^{[1]\prime}: layer 1's
+                if found is None:                        # activation (f^{(2)} stays f'')
                     break
-                self.i, more = found
+                self.i, more, layer = found
                 primes += more
             elif power is None and self.is_op("^") and self.peek(1).kind == "num":
                 power = A.Num(self.peek(1).text, self.peek(1).pos)
@@ -129,6 +130,8 @@ class PrimaryMixin:
             else:
                 break
         canonical = FUNCTIONS.get(name, name)
+        if layer is not None:
+            canonical = f"{name}[{layer}]"  # the activation of that layer (the verifier's reading)
         if self.is_op("("):
             self.take()
             args = [self.expr()]

@@ -25,12 +25,13 @@ def write_output(text: str, path: str | None) -> None:
         sys.stdout.write(text)
         return
     target = Path(path)
-    blocker = next((a for a in reversed(target.parents) if a.exists() and not a.is_dir()), None)
-    if blocker is not None:  # mkdir would say only "File exists"
-        raise OutputError(f"cannot write {path}: {blocker} is a file, not a folder")
-    if target.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder; give a file name")
     try:
+        blocker = next((a for a in reversed(target.parents) if a.exists() and not a.is_dir()),
+                       None)
+        if blocker is not None:  # mkdir would say only "File exists"
+            raise OutputError(f"cannot write {path}: {blocker} is a file, not a folder")
+        if target.is_dir():
+            raise OutputError(f"cannot write {path}: it is a folder; give a file name")
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

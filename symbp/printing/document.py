@@ -132,15 +132,21 @@ def _latex_char(ch: str) -> str:
 
     name = unicodedata.name(ch, "")
     words = name.split()
-    if name.startswith("GREEK SMALL LETTER ") and len(words) == 4:
-        return rf"$\{words[-1].lower()}$"
-    if name.startswith("GREEK CAPITAL LETTER ") and len(words) == 4:
-        return rf"$\{words[-1].capitalize()}$"
+    if name.startswith("GREEK ") and len(words) == 4 and words[1] in ("SMALL", "CAPITAL"):
+        letter = _GREEK_SPELLING.get(words[-1], words[-1]).lower()
+        if words[1] == "CAPITAL":
+            return f"${_GREEK_CAPITALS[letter]}$" if letter in _GREEK_CAPITALS else \
+                letter[0].upper()  # Alpha, Beta, ...: the Latin capital, as LaTeX has none
+        return "o" if letter == "omicron" else rf"$\{letter}$"
     if name.startswith(("SUPERSCRIPT ", "SUBSCRIPT ")) and words[-1] in _DIGIT_WORDS:
         return ("$^" if words[0] == "SUPERSCRIPT" else "$_") + _DIGIT_WORDS[words[-1]] + "$"
     return f"[{name.lower() or 'U+%04X' % ord(ch)}]"
 
 
+#: Unicode's spellings that LaTeX spells otherwise; the capitals LaTeX has a command for
+_GREEK_SPELLING = {"LAMDA": "lambda"}
+_GREEK_CAPITALS = {g: "\\" + g.capitalize() for g in (
+    "gamma", "delta", "theta", "lambda", "xi", "pi", "sigma", "upsilon", "phi", "psi", "omega")}
 _DIGIT_WORDS = {w: str(i) for i, w in enumerate(
     ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"))}
 

@@ -131,7 +131,7 @@ def _derivative_edits(side, d):
     edits = []
     for n in {id(n): n for n in A.walk(side)}.values():
         if isinstance(n, A.Call) and n.primes == 0 and len(n.args) == 1 and (
-                n.name in _CLAIM_FUNCTION.values() or n.name in GENERIC_FUNCTIONS):
+                n.name in _CLAIM_FUNCTION.values() or n.name.partition("[")[0] in GENERIC_FUNCTIONS):
             shown = _SHOWN.get(n.name, n.name)
             edits.append((f"{shown}(...) should be its derivative {shown}'(...)",
                           lambda m, t=n: dataclasses.replace(t, primes=1) if m is t else None))

@@ -254,8 +254,9 @@ class SpecResolver(Resolver):
         return model.canonical(model.derivative(of, wrt))
 
     def function(self, name, args, primes):
-        if name in GENERIC_FUNCTIONS and len(args) == 1:
-            return self._layer_activation(name, args[0], primes)
+        base, _, label = name.partition("[")
+        if base in GENERIC_FUNCTIONS and len(args) == 1:
+            return self._layer_activation(base, label.rstrip("]") or None, args[0], primes)
         if not args or not isinstance(args[0], sp.MatrixBase) or len(args) != 1:
             return None
         if name not in FUNCTIONS or FUNCTIONS[name][0] != 1:
@@ -266,19 +267,30 @@ class SpecResolver(Resolver):
         return args[0].applyfunc(lambda v: f.xreplace({t: v}))
 
 
-    def _layer_activation(self, name, arg, primes):
-        """``g(z^{(l)})``, ``g'(z^{(l)})`` (Ng's g^{[l]}, Goodfellow's f, Wikipedia's φ): the
-        activation of layer l, or its derivative, where the argument is that layer's z."""
+    def _layer_activation(self, name, label, arg, primes):
+        """``g(z^{(l)})``, ``g'(z^{(l)})`` (Goodfellow's f, Wikipedia's φ): the activation of
+        layer l, or its derivative, where the argument is that layer's z; Ng's ``g^{[l]}`` is
+        layer l's whatever its argument."""
         layers = {int(m.group(1)) for v in getattr(arg, "free_symbols", ())
                   for m in [re.match(r"z(\d+)_", v.name)] if m}
         shown = {"phi": "φ", "varphi": "φ", "psi": "ψ"}.get(name, name)
-        if len(layers) != 1:
+        depth = self.inst.depth
+        if label is not None:
+            try:
+                layer = layer_value(label, self.l, depth)
+            except (AttributeError, ValueError):  # not a layer expression: ^{[k]}
+                layer = None
+            if not isinstance(layer, int) or not 1 <= layer <= depth:
+                raise Unresolvable(f"{shown}^[{label}]: this network has layers 1 to {depth}")
+        elif len(layers) == 1:
+            layer = layers.pop()
+        else:
             raise Unresolvable(f"{shown} is read as a layer's activation only when its argument is "
-                               f"that layer's z (as {shown}'(z^{{(1)}})); write the activation "
-                               f"itself (σ, tanh, ReLU)")
-        act = self.inst.d.spec.model.layers[layers.pop() - 1].activation
-        if act.name == "softmax":
+                               f"that layer's z (as {shown}'(z^{{(1)}})) or its layer is written "
+                               f"({shown}^{{[1]}}); write the activation itself (σ, tanh, ReLU)")
+        if layer == depth and self.inst.d.spec.loss.rule.link == "softmax":
             raise Unresolvable(f"{shown}: the softmax layer's activation is not elementwise")
+        act = self.inst.d.spec.model.layers[layer - 1].activation
         x = next(iter(act.f.free_symbols), sp.Symbol("x"))
         f = sp.diff(act.f, x, primes) if primes else act.f
         return arg.applyfunc(lambda v: f.xreplace({x: v})) if isinstance(arg, sp.MatrixBase) \
