@@ -96,8 +96,15 @@ def test_a_delta_with_the_sample_index_is_an_error_term(claim, spec):
 
 
 def test_an_error_term_delta_that_is_wrong_is_still_wrong():
-    v = verify_claim(r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{nj} \delta_{ni}", ONE_LAYER)
+    # swapped i and j: right only where w_{ij} runs from unit j below to unit i (the column
+    # convention), and the sample index n is the sample wherever it stands
+    claim = r"\frac{\partial L}{\partial w_{ij}} = \sum_n x_{nj} \delta_{ni}"
+    v = verify_claim(claim, ONE_LAYER, layout="row")
     assert v.verdict == "wrong", v.reason
+    v = verify_claim(claim, ONE_LAYER)
+    assert v.verdict == "correct" and "w_{kj}: the first index is the unit of the layer" in v.reason
+    assert verify_claim(r"\frac{\partial L}{\partial w_{kj}} = \sum_n x_{jn} \delta_{kn}", ONE_LAYER,
+                        layout="column").verdict == "correct"
 
 
 def test_a_batch_softmax_jacobian_keeps_the_kronecker_delta():
@@ -190,6 +197,9 @@ def test_generic_function_letters_are_the_layers_activation(claim, verdict, labe
     (r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})", "correct", None),
     (r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T", "correct", None),
     (r"\frac{\partial J}{\partial W^{[2]}} = \frac{1}{m} dZ^{[2]} (A^{[1]})^T", "correct", None),
+    # one example, in lower case: checked for one sample
+    (r"dW^{[2]} = dz^{[2]} a^{[1]T}", "correct", None),
+    (r"db^{[2]} = dz^{[2]}", "correct", None),
     # one error each
     (r"dW^{[2]} = dZ^{[2]} A^{[1]T}", "wrong", "factor_N"),
     (r"dZ^{[2]} = \frac{1}{m}(A^{[2]} - Y)", "wrong", "factor_inv_N"),

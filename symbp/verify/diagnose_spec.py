@@ -19,7 +19,7 @@ from ..claims import ast as A
 from ..claims.names import GENERIC_FUNCTIONS
 from ..claims.parse import SUMMED_LOSS
 from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels, numeric_ratio
-from .model import Unresolvable
+from .model import SIMPLIFY_SECONDS, Unresolvable, time_limit
 from .resolve import classify, layer_value
 
 MAX_REPAIRS = 80  # a count, not a time budget: the same claim gets the same diagnosis on any machine
@@ -345,9 +345,12 @@ def _own_notation(d, claim, den, res, aliases) -> str:
     try:
         names = claim_names(claim, res, aliases, None, den)
         acts = activation_forms(inst.model)
-        form = in_activations(ref, acts)
-        if form is None:
-            form = tidy(sp.factor(ref), acts)
+        # factoring a batch sum can take minutes (78 s for a deep net's dW): a suggestion is
+        # worth the symbolic check's budget, no more
+        with time_limit(SIMPLIFY_SECONDS):
+            form = in_activations(ref, acts)
+            if form is None:
+                form = tidy(sp.factor(ref), acts)
         if not form.free_symbols or not form.free_symbols <= set(names):
             return ""
         out = latex_named(form, names)

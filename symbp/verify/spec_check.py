@@ -120,12 +120,15 @@ class SpecResolver(Resolver):
         mat = sp.Matrix(arr.reshape(1, -1)) if arr.ndim == 1 else sp.Matrix(arr)
         return mat.T if self.layout == "column" else mat
 
-    def element(self, name: str, arr: np.ndarray, idx: tuple, sample: bool = False):
-        """``arr``'s element at the 1-based ``idx``; ``sample``: the one index is the sample
-        index n of a one-unit quantity (``\\hat{y}_n`` of a network with one output)."""
+    def element(self, name: str, arr: np.ndarray, idx: tuple, sample: str = ""):
+        """``arr``'s element at the 1-based ``idx``; ``sample``: "n" when the one index is the
+        sample index n of a one-unit quantity (``\\hat{y}_n`` of a network with one output),
+        "n0" / "n1" when n is the first / second of two (``x_{nj}``, ``x_{jn}``)."""
         idx = tuple(int(i) - 1 for i in idx)
-        if sample:
+        if sample == "n":
             full = (idx[0], 0)
+        elif sample in ("n0", "n1") and len(idx) == 2:
+            full = idx if sample == "n0" else idx[::-1]
         elif arr.ndim == 1:
             full = idx[-1:] if len(idx) == 1 else None
         elif name.startswith(("W", "dW")):
@@ -168,7 +171,8 @@ class SpecResolver(Resolver):
     def _value(self, name, arr, ref):
         if not ref.indices:
             return self.whole(arr)
-        sample = sample_indexed(name, arr, ref.indices)
+        sample = "n" if sample_indexed(name, arr, ref.indices) else \
+            {0: "n0", 1: "n1"}.get(sample_place(name, arr, ref.indices), "")
         idx = []
         for letter in ref.indices:
             if letter.isdigit():
@@ -178,7 +182,7 @@ class SpecResolver(Resolver):
             else:
                 idx.append(None)
         if any(i is None for i in idx):  # a summation index: an element filled in after the sum
-            return sp.IndexedBase(f"{name}|{self.layout}|{'n' if sample else ''}")[tuple(
+            return sp.IndexedBase(f"{name}|{self.layout}|{sample}")[tuple(
                 sp.Symbol(x, integer=True) if i is None else sp.Integer(i)
                 for x, i in zip(ref.indices, idx))]
         return self.element(name, arr, tuple(idx), sample)
@@ -415,7 +419,8 @@ def check_in_spec(claim, spec, aliases, functions, seed, numeric_only: bool = Fa
     results = {}
     pinned = layout
     both = LAYOUTS if pinned is None else (pinned,)
-    for layout in (both if matrices or any(len(r.indices) > 1 for r in refs) else ("column",)):
+    for layout in (both if matrices or any(len(r.indices) > 1 for r in refs) else
+                   (pinned or "column",)):  # (one index: the layouts agree)
         results[layout] = _run_layout(claim, d, layout, layers, depth, den, aliases, functions,
                                       batch, has_digits, free, summed, rng, seed, numeric_only, quick)
         if numeric_only and results[layout]["status"] == "correct":
@@ -536,8 +541,8 @@ def _summed_note(refs, d) -> str:
     """How Ng's dZ, dA were read, where the loss is a mean (else they are the loss's own)."""
     if d.spec.loss.reduction != "mean" or not any(r.base == SUMMED_LOSS for r in refs):
         return ""
-    return ("; dZ, dA read as in Ng's course: each sample's own derivative, stacked (the loss "
-            "summed over the batch: no 1/m), while dW, db are the mean loss's")
+    return ("; Ng's dZ, dA (dz, da of one example) read as his course defines them: each "
+            "sample's own derivative, without the 1/m; dW, db as the mean loss's")
 
 
 def _unlayered_note(refs, aliases, depth, den) -> str:
@@ -567,8 +572,11 @@ def _batch_form(claim, refs, aliases) -> bool:
     """Whether the claim is written for a whole batch: it names the batch size (N, m), a sample
     index n (also as a summation index) or a data matrix (X, Y, \\hat{Y}). Such a claim is checked
     over a batch of :data:`BATCH` samples, so that a missing or extra 1/N of a batch mean shows."""
-    if any(r.base in BATCH_NAMES or r.base == SUMMED_LOSS for r in refs):
-        return True  # (Ng's dZ, dA: one column per sample)
+    if any(r.base in BATCH_NAMES for r in refs):
+        return True
+    if any(isinstance(x, A.Deriv) and isinstance(x.of, A.Sym) and x.of.ref.base == SUMMED_LOSS
+           and x.wrt.base[:1].isupper() for side in claim.sides for x in A.walk(side)):
+        return True  # Ng's dZ, dA: one column per sample (his dz, da are one example's)
     if any("n" in r.indices for r in refs):
         return True
     if any(isinstance(x, A.Sum) and x.index == "n" for side in claim.sides for x in A.walk(side)):
@@ -670,6 +678,16 @@ def sample_indexed(name: str, arr: np.ndarray, indices) -> bool:
             and not name.startswith(("W", "dW")))
 
 
+def sample_place(name: str, arr: np.ndarray, indices) -> int | None:
+    """Where the sample index n stands among a (samples x units) quantity's two indices (0 in
+    ``x_{nj}``, 1 in ``x_{jn}``), whatever the layout: n names the sample in both; None
+    without n."""
+    if (len(indices) != 2 or "n" not in indices or indices[0] == indices[1] or arr.ndim != 2
+            or name.startswith(("W", "dW"))):
+        return None
+    return indices.index("n")
+
+
 def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
     ranges = {}
     for ref in _refs(claim):
@@ -689,6 +707,8 @@ def _index_ranges(claim, probe: SpecResolver, letters) -> dict:
                 dims = list(arr.shape) if probe.layout == "row" else list(arr.shape[::-1])
         elif sample_indexed(name, arr, ref.indices):
             dims = [arr.shape[0]]
+        elif sample_place(name, arr, ref.indices) is not None:
+            dims = list(arr.shape) if ref.indices[0] == "n" else list(arr.shape[::-1])
         else:
             dims = [arr.shape[1]] if len(ref.indices) == 1 else (
                 list(arr.shape) if probe.layout == "row" else list(arr.shape[::-1]))
@@ -727,7 +747,7 @@ def _fill(value, r: SpecResolver):
         arr = r.inst.arrays[name]
         if not all(i.is_Integer for i in e.indices):
             raise Unresolvable("an index of the formula is neither summed nor on the left side")
-        return r.element(name, arr, tuple(int(i) for i in e.indices), sample == "n")
+        return r.element(name, arr, tuple(int(i) for i in e.indices), sample)
 
     if isinstance(value, sp.MatrixBase):
         return value.applyfunc(lambda x: _fill(x, r))
