@@ -211,7 +211,7 @@ def test_ngs_notation_reads_as_the_course_means_it(claim, verdict, label):
     assert v.verdict == verdict, (v.reason, v.diagnosis)
     if label:
         assert label in v.diagnosis, (v.reason, v.diagnosis)
-    assert "Ng's course" in v.reason
+    assert "Ng's dZ, dA" in v.reason
 
 
 def test_bracket_layers_and_a_transpose_inside_the_superscript_parse():
