@@ -91,9 +91,10 @@ class Resolver:
         """Hook for functions outside the built-in table; None means "not mine"."""
         return None
 
-    def sum_over(self, index: str, body: sp.Basic) -> Optional[sp.Basic]:
-        """Hook: ``\\sum_{index}`` of a matrix that does not use the index (``\\sum_n \\delta``:
-        a matrix of samples summed over them); None means "not supported"."""
+    def sum_over(self, index: str, body: sp.Basic, bounds=None) -> Optional[sp.Basic]:
+        """Hook: ``\\sum_{index}`` of a matrix that does not use the index (``\\sum_n \\delta``,
+        ``\\sum_{i=1}^{m} dZ``: a matrix of samples summed over them); ``bounds`` are the
+        written ``(lower, upper)``, else None. None means "not supported"."""
         return None
 
     def index_value(self, name: str) -> sp.Basic:
@@ -289,12 +290,18 @@ class _Converter:
         finally:
             self.bound.pop()
         idx = self.resolver.index(node.index)
-        if _is_matrix(body) and not body.has(idx) and node.lower is None and node.upper is None:
-            total = self.resolver.sum_over(node.index, body)
+        written = None
+        if node.lower is not None and node.upper is not None:
+            written = (self.conv(node.lower), self.conv(node.upper))
+        if _is_matrix(body) and not body.has(idx) and (
+                written is not None or (node.lower is None and node.upper is None)):
+            total = self.resolver.sum_over(node.index, body, written)
             if total is None:
                 raise self.fail(node, f"a sum over {node.index} of a matrix that does not use "
                                 f"{node.index}", "a summand with the index")
             return total
+        if written is not None:  # \sum_{i=1}^{m}: the range as written
+            return sp.Sum(body, (idx, *written))
         lo, hi = self.resolver.sum_bounds(node.index)
         if node.lower is not None:
             lo = self.conv(node.lower)

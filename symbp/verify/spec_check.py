@@ -190,10 +190,13 @@ class SpecResolver(Resolver):
     def index(self, name):
         return sp.Symbol(name, integer=True)
 
-    def sum_over(self, index, body):
-        """``\\sum_n`` of a matrix of samples (``\\sum_n \\delta^{(2)}``): the sum over the batch,
-        one row (row layout) or column (column layout) per sample."""
-        if index != "n" or not isinstance(body, sp.MatrixBase):
+    def sum_over(self, index, body, bounds=None):
+        """``\\sum_n`` of a matrix of samples (``\\sum_n \\delta^{(2)}``), or a sum over any
+        letter from 1 to N (Ng's ``\\sum_{i=1}^{m} dZ^{[2]}``): the sum over the batch, one row
+        (row layout) or column (column layout) per sample."""
+        over_samples = (bounds is None and index == "n") or (
+            bounds is not None and tuple(bounds) == (1, self.inst.n))
+        if not over_samples or not isinstance(body, sp.MatrixBase):
             return None
         if self.layout == "row":
             return sp.Matrix(1, body.cols, lambda i, j: sum(body[:, j], sp.Integer(0)))
