@@ -144,6 +144,9 @@ TABLE = [
     (r"\delta_1 = \delta_2 W_2^T", S0, "wrong", "missing_activation_derivative"),
     (r"\delta^l = (w^{l+1})^T\delta^{l+1}", S0, "wrong", "missing_activation_derivative"),
     (r"\delta_1 = \delta_2 W_2^T", RELU, "wrong", "missing_activation_derivative"),
+    # a gradient written as a derivative on the right-hand side does not stop the diagnosis
+    (r"\frac{\partial L}{\partial z_1} = \left(\frac{\partial L}{\partial z_2} W_2^T\right) \odot a_1", S0,
+     "wrong", "function_instead_of_derivative"),
     # update rules
     (r"\theta := \theta - \eta \nabla_\theta J", None, "correct", None),
     (r"w := w + \alpha \frac{\partial L}{\partial w}", None, "wrong", "sign"),

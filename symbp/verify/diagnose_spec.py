@@ -19,6 +19,7 @@ from ..claims import ast as A
 from ..claims.names import GENERIC_FUNCTIONS
 from ..claims.parse import SUMMED_LOSS
 from .diagnose import UNDEFINED, constant_ratio, diagnose_scalar, factor_labels, numeric_ratio
+from .check import LOSS_NAMES
 from .model import SIMPLIFY_SECONDS, Unresolvable, time_limit
 from .resolve import classify, layer_value
 
@@ -218,10 +219,11 @@ def _decay_plans(claim, side, aliases, d):
 
 
 def _gradient_of_loss(node) -> bool:
-    """A gradient of the loss written as a name (Ng's ``dZ^{[2]}``, ``dW^{[1]}``): it resolves to
-    a tensor of the derivation, as cheap to repair around as a variable."""
-    return node.style == "d" and (node.of is None or isinstance(node.of, A.Sym)
-                                  and node.of.ref.base == SUMMED_LOSS)
+    """A gradient of the loss (``\\frac{\\partial J}{\\partial z^{(1)}}``, ``\\nabla_{a^{(1)}} J``,
+    Ng's ``dZ^{[2]}``): it resolves to a tensor of the derivation, as cheap to repair around as
+    a variable."""
+    return node.of is None or isinstance(node.of, A.Sym) and not node.of.ref.indices and (
+        node.of.ref.base == SUMMED_LOSS or node.of.ref.base in LOSS_NAMES)
 
 
 def _activation_plans(claim, side, aliases, d):
