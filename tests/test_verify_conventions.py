@@ -7,9 +7,9 @@ import pytest
 from symbp.verify import verify_claim
 
 try:
-    from .verify_specs import DECAY, NET, ONE_LAYER, SM
+    from .verify_specs import DECAY, NET, NG_NET, ONE_LAYER, SM
 except ImportError:
-    from verify_specs import DECAY, NET, ONE_LAYER, SM
+    from verify_specs import DECAY, NET, NG_NET, ONE_LAYER, SM
 
 S0 = "seed000_sigmoid_mse"      # loss: mean over the batch
 S3 = "seed003_linear_regression"  # loss: mean((y - yhat)^2)
@@ -156,16 +156,6 @@ def test_the_weight_index_convention_is_stated(claim, layout, words):
 
 
 # --- generic activation names -----------------------------------------------------------------
-
-NG_NET = """
-[model]
-inputs = 2
-layers = [ { units = 4, activation = "tanh" }, { units = 1, activation = "sigmoid" } ]
-[loss]
-kind = "bce"
-reduction = "mean"
-"""
-
 
 @pytest.mark.parametrize("claim,verdict,label", [
     # Ng's g^{[1]}: the activation of the layer whose z it is applied to (tanh here)

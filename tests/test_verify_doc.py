@@ -9,6 +9,11 @@ import pytest
 
 from symbp.verify import verify_document
 
+try:
+    from .verify_specs import NG_NET
+except ImportError:
+    from verify_specs import NG_NET
+
 DOC = Path(__file__).parent / "data" / "seed000_formulas.md"
 
 
@@ -154,15 +159,7 @@ def test_a_folder_named_like_a_document_is_named_as_a_folder(tmp_path, capsys):
 
 NG = r"\frac{\partial J}{\partial W^{(2)}} = \frac{1}{m} (A^{(1)})^T (A^{(2)} - Y)"   # row layout
 NG_COLUMN = r"\frac{\partial J}{\partial W^{(2)}} = \frac{1}{m} (A^{(2)} - Y) (A^{(1)})^T"
-#: Ng's planar-data network: tanh hidden layer, sigmoid output, mean cross-entropy
-NG_SPEC = """
-[model]
-inputs = 2
-layers = [ { units = 4, activation = "tanh" }, { units = 1, activation = "sigmoid" } ]
-[loss]
-kind = "bce"
-reduction = "mean"
-"""
+NG_SPEC = NG_NET
 
 
 def test_a_pinned_layout_refuses_a_formula_that_holds_only_in_the_other():

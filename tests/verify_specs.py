@@ -33,6 +33,16 @@ kind = "cross_entropy"
 reduction = "sum"
 """
 
+#: Andrew Ng's planar-data network: tanh hidden layer, sigmoid output, mean cross-entropy.
+NG_NET = """
+[model]
+inputs = 2
+layers = [ { units = 4, activation = "tanh" }, { units = 1, activation = "sigmoid" } ]
+[loss]
+kind = "bce"
+reduction = "mean"
+"""
+
 #: ReLU then softmax with cross-entropy and L2 weight decay, 4 -> 5 -> 3, mean (CS231n's net).
 DECAY = """
 name = "decay"
