@@ -522,6 +522,8 @@ def _is_real(v) -> bool:
     not a bool, a string or an array of several values."""
     if isinstance(v, (bool, np.bool_, str, bytes)) or np.ndim(v) != 0:
         return False
+    if isinstance(v, (np.ndarray, np.generic)) and v.dtype.kind not in "iuf":
+        return False  # np.array(True), np.array("0.1")
     try:
         float(v)
     except (TypeError, ValueError):

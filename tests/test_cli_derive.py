@@ -345,3 +345,10 @@ def test_an_option_its_format_ignores_is_an_error_that_says_so(args, option, cap
     assert main(["derive", "seed000_sigmoid_mse", *args]) == 2
     err = capsys.readouterr().err
     assert f"{option} does nothing with --format" in err
+
+
+def test_form_both_goes_with_any_format_and_a_width_must_be_usable(capsys):
+    assert main(["derive", "seed000_sigmoid_mse", "--format", "json", "--form", "both"]) == 0
+    capsys.readouterr()
+    assert main(["derive", "seed000_sigmoid_mse", "--width", "-5"]) == 2
+    assert "--width -5: expected at least 20 columns" in capsys.readouterr().err

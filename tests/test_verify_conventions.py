@@ -219,8 +219,12 @@ def test_bracket_layers_and_a_transpose_inside_the_superscript_parse():
     assert (h.layer, h.transpose) == ("l-1", True)
     g = parse_expression(r"g^{[1]\prime}(Z^{[1]})")
     assert g.name == "g[1]" and g.primes == 1       # layer 1's activation
-    f = parse_expression(r"f^{(2)}(z)")              # parentheses: never a layer of a function
-    assert not isinstance(f, type(g))
+    f = parse_expression(r"f^{(2)}(z)")              # a number in parentheses: f''
+    assert f.name == "f" and f.primes == 2
+    f = parse_expression(r"f^{(1)\prime}(z^{(1)})")  # with a prime: layer 1's f'
+    assert f.name == "f[1]" and f.primes == 1
+    s = parse_expression(r"\sigma^{[1]\prime}(z^{(1)})")
+    assert s.name == "sigma" and s.primes == 1
 
 
 def test_ngs_layer_on_g_is_the_layer_read_and_d_names_keep_their_old_meaning_elsewhere():
@@ -232,3 +236,17 @@ def test_ngs_layer_on_g_is_the_layer_read_and_d_names_keep_their_old_meaning_els
                         notation={"dz": "delta"}).verdict == "correct"
     v = verify_claim(r"\frac{\partial L}{\partial z^{(2)}} = g(z^{(2)}) - y", DECAY)
     assert v.verdict == "unverifiable" and "softmax" in v.reason
+    # a sigmoid fused into the loss (bce_logits) is still the output layer's g
+    assert verify_claim(r"dZ^{[2]} = g^{[2]}(Z^{[2]}) - Y", "seed001_relu_bce_logits",
+                        layout="column").verdict == "correct"
+    # the runtime's own names: dW2, db2 are gradients, a dz2 left side is the error term
+    for claim in ("dW2 = a1^T delta2", r"dW_2 = a_1^T \delta_2", "db2 = sum(delta2)",
+                  "dz2 = (yhat - y) * yhat * (1 - yhat) / N"):
+        assert verify_claim(claim, "seed000_sigmoid_mse").verdict == "correct", claim
+    # a summand without the index, over a written range, is repeated, not a sum over samples
+    claim = r"\frac{\partial J}{\partial W^{[2]}} = \frac{1}{m^2} \sum_{i=1}^{m} dZ^{[2]} A^{[1]T}"
+    assert verify_claim(claim, NG_NET, layout="column").verdict == "correct"
+    claim = r"\frac{\partial L}{\partial W^{(2)}} = \sum_{k=1}^{1} \delta^{(2)} (a^{(1)})^T"
+    assert verify_claim(claim, "seed000_sigmoid_mse", layout="column").verdict == "correct"
+    claim = r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)} \odot f^{(1)\prime}(z^{(1)})"
+    assert verify_claim(claim, NET, layout="column").verdict == "correct"

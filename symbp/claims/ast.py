@@ -274,8 +274,8 @@ class Claim:
     def is_derivative_claim(self) -> bool:
         """True when some side contains a derivative or a primed function/variable, or the
         left side is a backprop error term delta (a derivative by definition)."""
-        if isinstance(self.lhs, Sym) and self.lhs.ref.base == "delta":
-            return True
+        if isinstance(self.lhs, Sym) and self.lhs.ref.base in ("delta", "dz", "dZ"):
+            return True  # (dz2 = ...: the error term, as the runtime names it)
         for side in self.sides:
             for n in walk(side):
                 if isinstance(n, Deriv) or (isinstance(n, Call) and n.primes):

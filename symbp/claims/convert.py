@@ -262,6 +262,7 @@ class _Converter:
                 raise self.fail(node, f"a derivative of {name} needs one argument")
             t = sp.Dummy("t", real=True)
             return sp.diff(build(t), t, node.primes).subs(t, args[0])
+        name = name.partition("[")[0]  # g[1]: Ng's layer-1 g; without a setting just g
         if not name.isalpha():
             raise self.fail(node, f"unknown function {name!r}")
         f = sp.Function(name)

@@ -212,6 +212,8 @@ class _Parser(PrimaryMixin):
             else:
                 break
         self.leave()
+        if isinstance(node, A.Sym) and node.ref.base in D_OF_COST:
+            node = _d_notation(node)  # dW2, dW_2, db2: gradients (runtime's names)
         return _kronecker(node)
 
     def transpose(self, node: A.Node, tok: Token) -> A.Node:
@@ -422,9 +424,10 @@ INDEX_COMMANDS = frozenset({"ell", "alpha", "beta", "gamma", "kappa", "mu", "nu"
 SAMPLE_INDEX = "n"
 
 
-#: Ng's notation (deeplearning.ai), with the layer in brackets only (``dz2``, ``dZ_2`` keep
-#: their meaning, the error term, and a spec's [notation] may name them): ``dW^{[l]}``,
-#: ``db^{[l]}`` are the cost's gradients
+#: Ng's notation (deeplearning.ai). ``dW``, ``db`` (any layer form: ``dW2``, ``dW^{[2]}``) are
+#: the cost's gradients; ``dZ``, ``dA`` are Ng's only with the layer in brackets (``dz2``,
+#: ``dZ_2`` keep their meaning, the error term): ``dW^{[l]}``, ``db^{[l]}`` are the cost's
+#: gradients
 #: (``\\partial J / \\partial W^{[l]}``, the 1/m included); ``dZ^{[l]}``, ``dA^{[l]}`` are one
 #: sample's, stacked (``dZ^{[2]} = A^{[2]} - Y``, no 1/m): derivatives of the loss summed over
 #: the samples, named ``Lsum``.
@@ -440,6 +443,8 @@ def _d_notation(node: A.Node) -> A.Node:
             and not node.ref.hat and not node.ref.prime):
         return node
     ref = node.ref
+    if ref.layer is None and len(ref.indices) == 1 and LAYER_LABEL.match(ref.indices[0]):
+        ref = _replace(ref, layer=layer_value(ref.indices[0]), indices=())  # dW_2: layer 2
     wrt = _replace(ref, base=ref.base[1:], transpose=False)
     of = A.Sym(SymbolRef(SUMMED_LOSS), node.pos) if ref.base in D_OF_SAMPLES else None
     out = A.Deriv(of, wrt, "d", node.pos)

@@ -62,10 +62,13 @@ class PrimaryMixin:
         return A.Sym(_symbol_ref(name), tok.pos)
 
     def _layered_function_script(self):
-        """After a function name, ``^{[1]}``, ``^{[l]\\prime}`` or ``^{[2]'}``: (the token index
-        after it, its number of primes, the layer), or None when that is not what follows."""
+        """After a function name, ``^{[1]}``, ``^{[l]\\prime}``, ``^{(l)'}`` or ``^{(2)}``: (the
+        token index after it, its number of primes, the label, whether in brackets), or None
+        when that is not what follows."""
+        bracket = self.is_op("[", 2)
+        closer = "]" if bracket else ")"
         k, label = 3, ""
-        while not self.is_op("]", k):
+        while not self.is_op(closer, k):
             t = self.peek(k)
             if t.kind not in ("name", "num") and not (t.kind == "op" and t.text in "+-"):
                 return None
@@ -76,7 +79,7 @@ class PrimaryMixin:
             k, primes = k + 1, primes + 1
         if not self.is_op("}", k) or not self.is_op("(", k + 1) or not label:
             return None
-        return self.i + k + 1, primes, label
+        return self.i + k + 1, primes, label, bracket
 
     def call_ahead(self) -> bool:
         """A non-function name applied to a parenthesised list with a comma: L(y, \\hat{y})."""
@@ -113,13 +116,21 @@ class PrimaryMixin:
                     self.is_op("}", 3)):
                 self.i += 4
                 primes += 1
-            elif (layer is None and self.is_op("^") and self.is_op("{", 1) and self.is_op("[", 2)
-                  and name in GENERIC_FUNCTIONS):
-                found = self._layered_function_script()  # Ng's g^{[1]\prime}: layer 1's
-                if found is None:                        # activation (f^{(2)} stays f'')
+            elif (layer is None and self.is_op("^") and self.is_op("{", 1)
+                  and (self.is_op("[", 2) or self.is_op("(", 2))
+                  and (name in GENERIC_FUNCTIONS or name in FUNCTIONS)):
+                found = self._layered_function_script()
+                if found is None:
                     break
-                self.i, more, layer = found
-                primes += more
+                self.i, more, label, bracket = found
+                if bracket or more or not label.isdigit():
+                    # a layer: Ng's g^{[1]\prime}, f^{(l)\prime}; only a generic letter's
+                    # activation depends on it (sigma^{[1]} is sigma)
+                    primes += more
+                    if name in GENERIC_FUNCTIONS:
+                        layer = label
+                else:
+                    primes += int(label)  # f^{(2)}(z): the second derivative, f''(z)
             elif power is None and self.is_op("^") and self.peek(1).kind == "num":
                 power = A.Num(self.peek(1).text, self.peek(1).pos)
                 self.i += 2

@@ -36,11 +36,13 @@ ONLY_FOR = {"form": (("text", "latex", "markdown"), "json holds both forms, merm
 
 
 def run(args) -> int:
+    if args.width is not None and args.width < 20:
+        raise SymbpError(f"--width {args.width}: expected at least 20 columns")
     for option, (formats, why) in ONLY_FOR.items():
-        if getattr(args, option) not in (None, False) and args.format not in formats:
+        if getattr(args, option) not in (None, False, "both") and args.format not in formats:
             raise SymbpError(f"--{option} does nothing with --format {args.format} ({why}); "
                              f"it applies to --format {' or '.join(formats)}")
-    args.form = args.form or "both"
+    args.form = args.form or "both"  # (--form both is allowed everywhere: json holds both)
     d = derive(load_spec(args.spec), optimizer=args.optimizer)
     if args.format == "text":
         text = d.to_text(form=args.form, width=args.width or 80)

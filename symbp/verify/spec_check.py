@@ -194,9 +194,16 @@ class SpecResolver(Resolver):
         """``\\sum_n`` of a matrix of samples (``\\sum_n \\delta^{(2)}``), or a sum over any
         letter from 1 to N (Ng's ``\\sum_{i=1}^{m} dZ^{[2]}``): the sum over the batch, one row
         (row layout) or column (column layout) per sample."""
-        over_samples = (bounds is None and index == "n") or (
-            bounds is not None and tuple(bounds) == (1, self.inst.n))
-        if not over_samples or not isinstance(body, sp.MatrixBase):
+        if not isinstance(body, sp.MatrixBase):
+            return None
+        per_sample = (body.rows if self.layout == "row" else body.cols) == self.inst.n
+        if bounds is not None:
+            lo, hi = bounds
+            if not (getattr(lo, "is_Integer", False) and getattr(hi, "is_Integer", False)):
+                return None
+            if not (per_sample and (int(lo), int(hi)) == (1, self.inst.n)):
+                return body * (int(hi) - int(lo) + 1)  # a summand without the index, repeated
+        elif index != "n":
             return None
         if self.layout == "row":
             return sp.Matrix(1, body.cols, lambda i, j: sum(body[:, j], sp.Integer(0)))
@@ -295,9 +302,15 @@ class SpecResolver(Resolver):
             raise Unresolvable(f"{shown} is read as a layer's activation only when its argument is "
                                f"that layer's z (as {shown}'(z^{{(1)}})) or its layer is written "
                                f"({shown}^{{[1]}}); write the activation itself (σ, tanh, ReLU)")
-        if layer == depth and self.inst.d.spec.loss.rule.link == "softmax":
+        link = self.inst.d.spec.loss.rule.link if layer == depth else None
+        if link == "softmax":
             raise Unresolvable(f"{shown}: the softmax layer's activation is not elementwise")
-        act = self.inst.d.spec.model.layers[layer - 1].activation
+        if link == "sigmoid":  # fused into the loss (bce_logits): the output layer's is σ
+            from ..rules.activations import make_activation
+
+            act = make_activation("sigmoid")
+        else:
+            act = self.inst.d.spec.model.layers[layer - 1].activation
         x = next(iter(act.f.free_symbols), sp.Symbol("x"))
         f = sp.diff(act.f, x, primes) if primes else act.f
         return arg.applyfunc(lambda v: f.xreplace({x: v})) if isinstance(arg, sp.MatrixBase) \
